@@ -1,0 +1,226 @@
+"""Functions, the tape, and the backward pass.
+
+An op is a :class:`Function` subclass with two static methods side by side::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):           # raw NumPy arrays in, one array out
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):          # one gradient (or None) per input
+            a, b = ctx.saved
+            return grad * b, grad * a
+
+``Mul.apply(x, y)`` runs the forward on the tensors' arrays and, when gradients are wanted,
+records a :class:`Node` on the output. ``Tensor.backward`` then walks the recorded graph in
+reverse topological order *iteratively* (an unrolled RNN is a graph thousands of nodes deep,
+far past Python's recursion limit).
+
+Broadcasting is undone in exactly one place, :func:`unbroadcast`, called by the engine: an op's
+backward may return a gradient in the broadcast shape of its output and the engine sums it
+back down to the input's shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) under which no graph is recorded."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+
+class enable_grad(no_grad):
+    """Context manager that turns recording back on inside a :func:`no_grad` block."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = True
+        return self
+
+
+class Context:
+    """Scratch space an op's forward fills for its backward."""
+
+    __slots__ = ("saved", "__dict__")
+
+    def __init__(self):
+        self.saved = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+
+class Node:
+    """One recorded op application: which Function, its context, and its input tensors."""
+
+    __slots__ = ("fn", "ctx", "inputs", "freed")
+
+    def __init__(self, fn, ctx, inputs):
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs
+        self.freed = False
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define ``forward`` and ``backward``."""
+
+    @staticmethod
+    def forward(ctx, *arrays, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        """Run ``forward`` on the inputs' arrays; record the op if any input needs a gradient.
+
+        Non-tensor inputs (Python numbers, arrays) are treated as constants. Python numbers
+        take the dtype of the first floating tensor input, so ``x * 2.0`` stays float32.
+        """
+        tensors = []
+        dtype = None
+        for x in inputs:
+            if isinstance(x, Tensor) and dtype is None and x.data.dtype.kind == "f":
+                dtype = x.data.dtype
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                x = Tensor(_constant(x, dtype), _copy=False)
+            tensors.append(x)
+        ctx = Context()
+        out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
+        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        result = Tensor(out, requires_grad=needs_grad, _copy=False)
+        if needs_grad:
+            result._node = Node(cls, ctx, tensors)
+        return result
+
+
+def _constant(x, dtype):
+    if isinstance(x, (bool, int, float)) and dtype is not None and not isinstance(x, bool):
+        return np.asarray(x, dtype=dtype)
+    return np.asarray(x)
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes along which an input of ``shape`` was broadcast."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root) -> list:
+    """Tensors reachable from ``root`` through recorded nodes, inputs before outputs."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        node = tensor._node
+        if node is not None:
+            for parent in node.inputs:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires a gradient."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad (no input had requires_grad=True, "
+            "or it was computed under no_grad)"
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be omitted only for a single-element tensor, "
+                f"got shape {root.shape}; pass grad= with that shape"
+            )
+        grad = np.ones_like(root.data)
+    else:
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.data.dtype)
+        if grad.shape != root.data.shape:
+            raise ValueError(
+                f"backward: grad has shape {grad.shape} but the tensor has shape {root.shape}"
+            )
+    grads = {id(root): grad}
+    for tensor in reversed(_topological_order(root)):
+        g = grads.pop(id(tensor), None)
+        node = tensor._node
+        if node is None:  # a leaf
+            if g is not None:
+                g = g.astype(tensor.data.dtype, copy=False)
+                if tensor.grad is None:
+                    tensor.grad = Tensor(np.array(g, copy=True), _copy=False)
+                else:
+                    tensor.grad.data = tensor.grad.data + g
+            continue
+        if g is None:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"backward: the graph through {node.fn.__name__} was already freed by an earlier "
+                "backward(); pass retain_graph=True to the first backward() to go through it twice"
+            )
+        input_grads = node.fn.backward(node.ctx, g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.inputs):
+            raise RuntimeError(
+                f"backward: {node.fn.__name__}.backward returned {len(input_grads)} gradients "
+                f"for {len(node.inputs)} inputs"
+            )
+        for parent, pg in zip(node.inputs, input_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            pg = unbroadcast(np.asarray(pg), parent.data.shape)
+            key = id(parent)
+            if key in grads:
+                grads[key] = grads[key] + pg
+            else:
+                grads[key] = pg
+        if not retain_graph:
+            node.ctx = None  # frees the saved arrays
+            node.freed = True
+
+
+from tinydyn.autograd.tensor import Tensor  # noqa: E402  (circular: Tensor needs Function)
