@@ -105,21 +105,28 @@ class Function:
         take the dtype of the first floating tensor input, so ``x * 2.0`` stays float32.
         """
         tensors = []
-        dtype = None
+        needs_grad = False
         for x in inputs:
-            if isinstance(x, Tensor) and dtype is None and x.data.dtype.kind == "f":
-                dtype = x.data.dtype
-        for x in inputs:
-            if not isinstance(x, Tensor):
-                x = Tensor(_constant(x, dtype), _copy=False)
+            if x.__class__ is not Tensor and not isinstance(x, Tensor):
+                x = Tensor(_constant(x, _float_dtype(inputs)), _copy=False)
+            elif x.requires_grad:
+                needs_grad = True
             tensors.append(x)
         ctx = Context()
         out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
-        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
-        result = Tensor(out, requires_grad=needs_grad, _copy=False)
-        if needs_grad:
-            result._node = Node(cls, ctx, tensors)
+        if not (needs_grad and _grad_enabled):
+            return Tensor(out, _copy=False)
+        result = Tensor(out, requires_grad=True, _copy=False)
+        result._node = Node(cls, ctx, tensors)
         return result
+
+
+def _float_dtype(inputs):
+    """The dtype of the first floating tensor among ``inputs`` (None if there is none)."""
+    for x in inputs:
+        if isinstance(x, Tensor) and x.data.dtype.kind == "f":
+            return x.data.dtype
+    return None
 
 
 def _constant(x, dtype):
@@ -142,23 +149,27 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def _topological_order(root) -> list:
-    """Tensors reachable from ``root`` through recorded nodes, inputs before outputs."""
-    order, visited = [], set()
+    """Tensors reachable from ``root`` through recorded nodes, inputs before outputs.
+
+    A depth-first walk with an explicit stack: each tensor is pushed once to be expanded and
+    once more to be emitted after all of its inputs.
+    """
+    order = []
+    visited = {id(root)}  # ids, not tensors: Tensor.__eq__ is elementwise
     stack = [(root, False)]
+    pop, push = stack.pop, stack.append
     while stack:
-        tensor, expanded = stack.pop()
+        tensor, expanded = pop()
         if expanded:
             order.append(tensor)
             continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
+        push((tensor, True))
         node = tensor._node
         if node is not None:
             for parent in node.inputs:
                 if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+                    visited.add(id(parent))
+                    push((parent, False))
     return order
 
 
@@ -175,7 +186,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 f"backward: grad can be omitted only for a single-element tensor, "
                 f"got shape {root.shape}; pass grad= with that shape"
             )
-        grad = np.ones_like(root.data)
+        grad = np.array(1, dtype=root.data.dtype).reshape(root.data.shape)
     else:
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.data.dtype)
         if grad.shape != root.data.shape:
@@ -185,16 +196,14 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     grads = {id(root): grad}
     for tensor in reversed(_topological_order(root)):
         g = grads.pop(id(tensor), None)
-        node = tensor._node
-        if node is None:  # a leaf
-            if g is not None:
-                g = g.astype(tensor.data.dtype, copy=False)
-                if tensor.grad is None:
-                    tensor.grad = Tensor(np.array(g, copy=True), _copy=False)
-                else:
-                    tensor.grad.data = tensor.grad.data + g
-            continue
         if g is None:
+            continue
+        node = tensor._node
+        if node is None:  # a leaf: accumulate (a copy, since g may be shared with other leaves)
+            if tensor.grad is None:
+                tensor.grad = Tensor(np.array(g, dtype=tensor.data.dtype), _copy=False)
+            else:
+                tensor.grad.data = tensor.grad.data + g
             continue
         if node.freed:
             raise RuntimeError(
@@ -202,7 +211,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 "backward(); pass retain_graph=True to the first backward() to go through it twice"
             )
         input_grads = node.fn.backward(node.ctx, g)
-        if not isinstance(input_grads, tuple):
+        if input_grads.__class__ is not tuple:
             input_grads = (input_grads,)
         if len(input_grads) != len(node.inputs):
             raise RuntimeError(
@@ -212,7 +221,10 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         for parent, pg in zip(node.inputs, input_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            pg = unbroadcast(np.asarray(pg), parent.data.shape)
+            if pg.__class__ is not np.ndarray:
+                pg = np.asarray(pg)
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(pg, parent.data.shape)
             key = id(parent)
             if key in grads:
                 grads[key] = grads[key] + pg

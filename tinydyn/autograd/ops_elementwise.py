@@ -281,15 +281,24 @@ class Cast(Function):
 
 
 def _check_operands(fn, a, b):
-    for name, x in (("input", a), ("other", b)):
-        if not isinstance(x, (Tensor, np.ndarray, int, float, np.number, bool)):
-            fail(fn, f"{name} must be a Tensor or a number, got {type(x).__name__}", TypeError)
-    shape_a = np.shape(a.data if isinstance(a, Tensor) else a)
-    shape_b = np.shape(b.data if isinstance(b, Tensor) else b)
-    try:
-        np.broadcast_shapes(shape_a, shape_b)
-    except ValueError:
-        fail(fn, f"shapes {shape_a} and {shape_b} cannot be broadcast together")
+    """Type-check two operands and make sure their shapes broadcast together."""
+    shape_a = _shape_of(fn, "input", a)
+    shape_b = _shape_of(fn, "other", b)
+    if shape_a != shape_b and shape_a and shape_b:
+        try:
+            np.broadcast_shapes(shape_a, shape_b)
+        except ValueError:
+            fail(fn, f"shapes {shape_a} and {shape_b} cannot be broadcast together")
+
+
+def _shape_of(fn, name, x):
+    if isinstance(x, Tensor):
+        return x.data.shape
+    if isinstance(x, (int, float, bool, np.number)):
+        return ()
+    if isinstance(x, np.ndarray):
+        return x.shape
+    fail(fn, f"{name} must be a Tensor or a number, got {type(x).__name__}", TypeError)
 
 
 def add(a, b) -> Tensor:

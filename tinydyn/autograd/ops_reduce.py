@@ -13,7 +13,9 @@ __all__ = ["sum","mean"]
 
 def _expand_back(grad, shape, axes, keepdim):
     """Reshape a reduced gradient so it broadcasts against the input of ``shape``."""
-    if axes is not None and not keepdim:
+    if axes is None:  # the common case of a full reduction: a filled array is cheapest
+        return np.full(shape, grad, dtype=grad.dtype)
+    if not keepdim:
         grad = np.expand_dims(grad, axes)
     return np.broadcast_to(grad, shape)
 

@@ -1,0 +1,14 @@
+"""Benchmark suites behind `tinydyn bench SUITE`: each times tinydyn against baselines measured
+in the same run and prints ratios (never asserted on in tests)."""
+
+from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloads, write_results
+
+
+def suites() -> dict:
+    """Suite name -> function returning its list of workloads."""
+    from tinydyn.bench import engine
+
+    return {"engine": engine.workloads}
+
+
+__all__ = ["Row", "Skip", "Workload", "format_table", "run_workloads", "suites", "write_results"]

@@ -1,0 +1,138 @@
+"""A benchmark is a list of workloads; each times tinydyn against baselines in the same process.
+
+The table reports, per workload and baseline, ``ratio = tinydyn time / baseline time`` (below 1
+means tinydyn is faster) and whether it meets the workload's target. Baselines that cannot run
+here (PyTorch not installed, a kernel not built) are reported as skipped with the reason, never
+silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tinydyn.measure.timing import Timing, format_seconds, time_fn
+
+
+class Skip(Exception):
+    """Raised by a workload's setup when it cannot run here; the message says why."""
+
+
+@dataclasses.dataclass
+class Workload:
+    """``setup()`` returns ``{"tinydyn": fn, "<baseline>": fn, ...}`` of zero-argument callables.
+
+    ``targets`` maps a baseline name to the largest acceptable tinydyn/baseline ratio.
+    """
+
+    name: str
+    setup: Callable[[], dict]
+    targets: dict = dataclasses.field(default_factory=dict)
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Row:
+    workload: str
+    baseline: str
+    tinydyn: Timing | None
+    baseline_time: Timing | None
+    target: float | None
+    skipped: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.tinydyn is None or self.baseline_time is None:
+            return None
+        return self.tinydyn.median / self.baseline_time.median
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if self.target is None:
+            return ""
+        return "met" if self.ratio <= self.target else "MISSED"
+
+
+def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
+    """Time every workload's candidates (interleaving nothing: one after the other)."""
+    rows = []
+    for w in workloads:
+        try:
+            fns = w.setup()
+        except Skip as why:
+            rows.append(Row(w.name, "-", None, None, None, skipped=str(why)))
+            log(f"  {w.name}: skipped ({why})")
+            continue
+        ours = time_fn(fns.pop("tinydyn"), repeats=repeats)
+        log(f"  {w.name}: tinydyn {ours}")
+        for base, fn in fns.items():
+            if isinstance(fn, Skip):
+                rows.append(Row(w.name, base, ours, None, w.targets.get(base), skipped=str(fn)))
+                continue
+            theirs = time_fn(fn, repeats=repeats)
+            log(f"  {w.name}: {base} {theirs}")
+            rows.append(Row(w.name, base, ours, theirs, w.targets.get(base)))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    """A Markdown table (readable as plain text too)."""
+    lines = [
+        "| workload | tinydyn | baseline | baseline time | tinydyn / baseline | target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours = str(r.tinydyn) if r.tinydyn else "-"
+        theirs = str(r.baseline_time) if r.baseline_time else (r.skipped or "-")
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        target = f"≤ {r.target:g}x" if r.target is not None else ""
+        lines.append(f"| {r.workload} | {ours} | {r.baseline} | {theirs} | {ratio} | {target} "
+                     f"| {r.verdict} |")
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    import os
+
+    import numba
+
+    parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+             f"Numba {numba.__version__}", f"{os.cpu_count()} CPUs", platform.machine()]
+    try:
+        import torch
+
+        parts.append(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)")
+    except ImportError:
+        parts.append("PyTorch not installed")
+    return ", ".join(parts)
+
+
+def write_results(rows: list[Row], out_dir: Path, suite: str) -> tuple[Path, Path]:
+    """Write ``<suite>.md`` (table + machine) and ``<suite>.json`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / f"{suite}.md"
+    md.write_text(f"Measured on: {machine_line()}\n\n{format_table(rows)}\n", encoding="utf-8")
+    js = out_dir / f"{suite}.json"
+    records = [
+        {
+            "workload": r.workload, "baseline": r.baseline,
+            "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
+            "baseline_s": r.baseline_time.median if r.baseline_time else None,
+            "ratio": r.ratio, "target": r.target, "verdict": r.verdict, "skipped": r.skipped,
+        }
+        for r in rows
+    ]
+    js.write_text(json.dumps({"machine": machine_line(), "rows": records}, indent=2),
+                  encoding="utf-8")
+    return md, js
+
+
+def format_time(t: Timing | None) -> str:
+    return format_seconds(t.median) if t else "-"
