@@ -31,6 +31,10 @@ import numpy as np
 
 _grad_enabled = True
 
+# Callables told about every op application: observer(fn_class, input_arrays, output_array,
+# kwargs). The FLOP counter of tinydyn.measure registers here; empty in normal use.
+op_observers: list = []
+
 
 def is_grad_enabled() -> bool:
     """True unless inside :func:`no_grad`."""
@@ -113,7 +117,11 @@ class Function:
                 needs_grad = True
             tensors.append(x)
         ctx = Context()
-        out = cls.forward(ctx, *[t.data for t in tensors], **kwargs)
+        arrays = [t.data for t in tensors]
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if op_observers:
+            for observe in op_observers:
+                observe(cls, arrays, out, kwargs)
         if not (needs_grad and _grad_enabled):
             return Tensor(out, _copy=False)
         result = Tensor(out, requires_grad=True, _copy=False)

@@ -9,7 +9,10 @@ from tinydyn._checks import fail
 from tinydyn.autograd.function import Function
 from tinydyn.autograd.tensor import Tensor
 
-__all__ = ["add","sub","mul","div","pow","neg","exp","log","sqrt","abs","tanh","sigmoid","relu","gelu","maximum","minimum","where","clip","clamp","cast"]
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
+    "relu", "gelu", "maximum", "minimum", "where", "clip", "clamp", "cast",
+]
 
 # ---- binary arithmetic ---------------------------------------------------------------------
 
