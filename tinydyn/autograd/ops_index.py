@@ -1,4 +1,426 @@
-"""Indexing ops: getitem, gather/take_along_dim, scatter_add/index_add, masked_fill, embedding."""
+"""Indexing ops: getitem, gather/take_along_dim, scatter_add/index_add, masked_fill, embedding.
+
+They all read or write values at positions given by an index, so every backward is the mirror
+move: what a forward *reads* at an index, its backward *adds* back at that index. The one
+subtlety is a repeated index. Reading row 3 twice is fine, but the two gradients must then
+both land in row 3; ``grad[index] += g`` would keep only one, so the backwards use
+``np.add.at`` or the scatter-add kernel, which accumulate.
+
+Indices are integer arrays (given as a Tensor, ndarray or list); floats are refused rather
+than truncated. Out-of-range indices raise :class:`IndexOutOfRangeError`, which is both a
+``ValueError`` and an ``IndexError`` (Python's ``for row in tensor`` stops on the latter).
+"""
 
 from __future__ import annotations
-__all__ = []
+
+import numbers
+
+import numpy as np
+
+from tinydyn._checks import check_int_dtype, fail, normalize_dim
+from tinydyn.autograd.function import Function
+from tinydyn.autograd.tensor import Tensor
+from tinydyn.kernels.scatter import scatter_add_rows
+
+__all__ = [
+    "IndexOutOfRangeError", "embedding", "gather", "getitem", "index_add", "masked_fill",
+    "scatter_add", "take_along_dim",
+]
+
+
+class IndexOutOfRangeError(IndexError, ValueError):
+    """An index value outside the valid range of the dimension it indexes."""
+
+
+# ---- shared helpers -------------------------------------------------------------------------
+
+
+def _index_array(fn: str, name: str, index) -> np.ndarray:
+    """A Tensor, ndarray, list or Python int as an integer ndarray (TypeError otherwise)."""
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, (list, tuple)):
+        index = np.asarray(index)
+        if index.size == 0:  # np.asarray([]) is float64, but an empty index has no dtype to lose
+            index = index.astype(np.int64)
+    elif isinstance(index, numbers.Integral) and not isinstance(index, bool):
+        index = np.asarray(index)
+    elif not isinstance(index, np.ndarray):
+        fail(fn, f"{name} must be a Tensor, ndarray or list of ints, got "
+             f"{type(index).__name__}", TypeError)
+    check_int_dtype(fn, name, index)
+    return index
+
+
+def _check_range(fn: str, name: str, index: np.ndarray, size: int, where: str,
+                 allow_negative: bool = False) -> None:
+    """Every value of ``index`` must address one of ``size`` positions."""
+    if index.size == 0:
+        return
+    low_bound = -size if allow_negative else 0
+    low, high = index.min(), index.max()
+    if low < low_bound or high >= size:
+        bad = low if low < low_bound else high
+        fail(fn, f"{name} value {bad} is out of range for {where}: expected "
+             f"{low_bound} <= {name} < {size}", IndexOutOfRangeError)
+
+
+def _check_tensor(fn: str, name: str, a) -> None:
+    if not isinstance(a, Tensor):
+        fail(fn, f"{name} must be a Tensor, got {type(a).__name__}", TypeError)
+
+
+def _coordinates(index: np.ndarray, dim: int) -> tuple:
+    """The full coordinates addressed by ``index`` along ``dim``: entry ``k`` of the tuple is
+    ``index`` for ``k == dim`` and the position along axis ``k`` otherwise (broadcastable)."""
+    coords = list(np.indices(index.shape, sparse=True))
+    coords[dim] = index
+    return tuple(coords)
+
+
+def _crop(shape: tuple) -> tuple:
+    """Slices selecting the leading ``shape[k]`` entries of every axis."""
+    return tuple(slice(0, n) for n in shape)
+
+
+def _scatter_rows_into(shape: tuple, dtype, index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """zeros(shape) with ``rows[i]`` added at ``index[i]`` along axis 0 (via the kernel)."""
+    out = np.zeros(shape, dtype=dtype)
+    width = int(np.prod(shape[1:]))
+    flat = out.reshape(shape[0], width)  # a view: the kernel writes through it into out
+    scatter_add_rows(flat, index.reshape(-1),
+                     np.ascontiguousarray(rows, dtype=dtype).reshape(index.size, width))
+    return out
+
+
+# ---- getitem --------------------------------------------------------------------------------
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, index=None, rows=False):
+        ctx.shape, ctx.dtype, ctx.index, ctx.rows = a.shape, a.dtype, index, rows
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.rows:  # the common embedding-like case a[int_array] gets the fast kernel
+            return _scatter_rows_into(ctx.shape, ctx.dtype, ctx.index[0], grad)
+        out = np.zeros(ctx.shape, dtype=ctx.dtype)
+        if any(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in ctx.index):
+            np.add.at(out, ctx.index, grad)  # integer arrays may repeat a position
+        else:
+            out[ctx.index] = grad  # slices, ints and masks never select a position twice
+        return out
+
+
+def _index_entry(entry):
+    """One entry of an index tuple, in the form NumPy indexes with."""
+    if entry.__class__ is int or entry is None or entry is Ellipsis:
+        return entry
+    if isinstance(entry, slice):
+        for part in (entry.start, entry.stop, entry.step):
+            if part is not None and (isinstance(part, bool)
+                                     or not isinstance(part, numbers.Integral)):
+                fail("getitem", f"slice start, stop and step must be ints or None, got "
+                     f"{type(part).__name__} {part!r}", TypeError)
+        if entry.step == 0:
+            fail("getitem", "slice step must not be zero")
+        return entry
+    if isinstance(entry, bool):
+        fail("getitem", "a bool is not an index (use a boolean mask tensor)", TypeError)
+    if isinstance(entry, numbers.Integral):
+        return int(entry)
+    if isinstance(entry, (Tensor, np.ndarray, list)):
+        array = entry.data if isinstance(entry, Tensor) else np.asarray(entry)
+        if isinstance(entry, list) and array.size == 0:
+            array = array.astype(np.int64)
+        if array.dtype.kind not in "iub":
+            fail("getitem", f"index arrays must be integer or boolean, got dtype {array.dtype}",
+                 TypeError)
+        return array
+    fail("getitem", f"index entries must be int, slice, None, Ellipsis, or an integer or "
+         f"boolean Tensor/ndarray/list, got {type(entry).__name__} {entry!r}", TypeError)
+
+
+def _is_mask(entry) -> bool:
+    return entry.__class__ is np.ndarray and entry.dtype == bool
+
+
+def _normalize_index(shape: tuple, index) -> tuple:
+    """Validate ``index`` against ``shape``; return it as a tuple NumPy can use directly."""
+    entries = tuple(map(_index_entry, index if isinstance(index, tuple) else (index,)))
+    # dimensions of the tensor each entry consumes: None and ... none, a mask its ndim
+    widths = [0 if e is None or e is Ellipsis else e.ndim if _is_mask(e) else 1
+              for e in entries]
+    used = sum(widths)
+    if used > len(shape):
+        fail("getitem", f"too many indices for a tensor of shape {shape}: {used} dimensions "
+             f"indexed", IndexOutOfRangeError)
+    dim, seen_ellipsis = 0, False
+    for e, width in zip(entries, widths):
+        if e is Ellipsis:
+            if seen_ellipsis:
+                fail("getitem", "an index can only have a single ellipsis ('...')")
+            seen_ellipsis = True
+            dim += len(shape) - used
+        elif e.__class__ is int:
+            if not -shape[dim] <= e < shape[dim]:
+                _check_range("getitem", "index", np.asarray(e), shape[dim],
+                             f"dimension {dim} of size {shape[dim]}", allow_negative=True)
+        elif _is_mask(e):
+            if e.shape != shape[dim:dim + width]:
+                fail("getitem", f"boolean mask of shape {e.shape} does not match the indexed "
+                     f"dimensions {dim}..{dim + width - 1} of shape {shape[dim:dim + width]}")
+        elif e.__class__ is np.ndarray:
+            _check_range("getitem", "index", e, shape[dim],
+                         f"dimension {dim} of size {shape[dim]}", allow_negative=True)
+        dim += width
+    return entries
+
+
+def getitem(a: Tensor, index) -> Tensor:
+    """``a[index]`` with NumPy semantics: ints, slices (any step), None, Ellipsis, and
+    integer-array or boolean-mask advanced indexing (arrays as Tensor, ndarray or list)."""
+    _check_tensor("getitem", "a", a)
+    entries = _normalize_index(a.shape, index)
+    rows = False
+    first = entries[0] if entries else None
+    if (a.ndim >= 1 and isinstance(first, np.ndarray) and first.dtype.kind in "iu"
+            and first.ndim == 1
+            and all(e is Ellipsis or (isinstance(e, slice) and e == slice(None))
+                    for e in entries[1:])):
+        # a[int_array] or a[int_array, :]: a row gather whose backward is the scatter kernel
+        entries = (np.where(first < 0, first + a.shape[0], first).astype(np.int64),)
+        rows = True
+    return GetItem.apply(a, index=entries, rows=rows)
+
+
+# ---- gather / take_along_dim ----------------------------------------------------------------
+
+
+class Gather(Function):
+    """``out = take_along_axis(crop(broadcast_to(a, shape)), index, dim)``: ``a`` is broadcast
+    to ``shape`` (for take_along_dim) and cropped to the extent of ``index`` (for gather)."""
+
+    @staticmethod
+    def forward(ctx, a, index=None, dim=0, shape=None):
+        ctx.index, ctx.dim, ctx.shape, ctx.dtype = index, dim, shape, a.dtype
+        crop = _crop(index.shape[:dim] + (shape[dim],) + index.shape[dim + 1:])
+        source = np.broadcast_to(a, shape)[crop]
+        return np.take_along_axis(source, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # returned in the broadcast shape; the engine sums it back down to a's shape
+        out = np.zeros(ctx.shape, dtype=ctx.dtype)
+        np.add.at(out, _coordinates(ctx.index, ctx.dim), grad)
+        return out
+
+
+def _check_along_dim(fn: str, a: Tensor, index: np.ndarray, dim: int, name: str) -> None:
+    if a.ndim == 0:
+        fail(fn, "the input must have at least one dimension, got a 0-d tensor")
+    if index.ndim != a.ndim:
+        fail(fn, f"{name} must have as many dimensions as the input ({a.ndim}), got shape "
+             f"{index.shape}")
+    _check_range(fn, name, index, a.shape[dim], f"dimension {dim} of size {a.shape[dim]}")
+
+
+def gather(a: Tensor, dim: int, index) -> Tensor:
+    """``out[i][j][k] = a[index[i][j][k]][j][k]`` (for dim=0); out has index's shape, and
+    ``index.shape[k] <= a.shape[k]`` for every ``k != dim`` (torch.gather semantics)."""
+    _check_tensor("gather", "a", a)
+    index = _index_array("gather", "index", index)
+    dim = normalize_dim("gather", dim, a.ndim)
+    _check_along_dim("gather", a, index, dim, "index")
+    for k in range(a.ndim):
+        if k != dim and index.shape[k] > a.shape[k]:
+            fail("gather", f"index shape {index.shape} is larger than input shape {a.shape} "
+                 f"in dimension {k}: {index.shape[k]} > {a.shape[k]}")
+    return Gather.apply(a, index=index, dim=dim, shape=a.shape)
+
+
+def take_along_dim(a: Tensor, indices, dim: int | None = None) -> Tensor:
+    """Values of ``a`` at ``indices`` along ``dim``; ``a`` and ``indices`` broadcast against
+    each other in every other dimension (torch.take_along_dim). ``dim=None``: flattened."""
+    _check_tensor("take_along_dim", "a", a)
+    indices = _index_array("take_along_dim", "indices", indices)
+    if dim is None:
+        return take_along_dim(a.reshape(-1), indices.reshape(-1), 0)
+    dim = normalize_dim("take_along_dim", dim, a.ndim)
+    _check_along_dim("take_along_dim", a, indices, dim, "indices")
+    a_rest = a.shape[:dim] + (1,) + a.shape[dim + 1:]
+    i_rest = indices.shape[:dim] + (1,) + indices.shape[dim + 1:]
+    try:
+        rest = np.broadcast_shapes(a_rest, i_rest)
+    except ValueError:
+        fail("take_along_dim", f"input shape {a.shape} and indices shape {indices.shape} do "
+             f"not broadcast outside dimension {dim}")
+    shape = rest[:dim] + (a.shape[dim],) + rest[dim + 1:]
+    indices = np.broadcast_to(indices, rest[:dim] + (indices.shape[dim],) + rest[dim + 1:])
+    return Gather.apply(a, index=indices, dim=dim, shape=shape)
+
+
+# ---- scatter_add / index_add ----------------------------------------------------------------
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, a, src, index=None, dim=0):
+        ctx.index, ctx.dim, ctx.src_shape = index, dim, src.shape
+        out = a.copy()
+        np.add.at(out, _coordinates(index, dim), src[_crop(index.shape)])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # src[i][j][k] went to out[index[i][j][k]][j][k], so its gradient is read back there
+        grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
+        grad_src[_crop(ctx.index.shape)] = grad[_coordinates(ctx.index, ctx.dim)]
+        return grad, grad_src
+
+
+class IndexAdd(Function):
+    @staticmethod
+    def forward(ctx, a, source, index=None, dim=0):
+        ctx.index, ctx.dim = index, dim
+        out = a.copy()
+        if dim == 0 and out.dtype in (np.float32, np.float64):  # the kernel's dtypes
+            width = int(np.prod(out.shape[1:]))
+            flat = out.reshape(out.shape[0], width)  # a view of the fresh copy
+            scatter_add_rows(flat, index,
+                             np.ascontiguousarray(source).reshape(index.size, width))
+        else:
+            np.add.at(out, (slice(None),) * dim + (index,), source)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, np.take(grad, ctx.index, axis=ctx.dim)
+
+
+def _check_source(fn: str, name: str, a: Tensor, src) -> Tensor:
+    if isinstance(src, np.ndarray):
+        src = Tensor(src, _copy=False)
+    _check_tensor(fn, name, src)
+    if src.dtype != a.dtype:
+        fail(fn, f"{name} must have the dtype of the input ({a.dtype}), got dtype {src.dtype}",
+             TypeError)
+    return src
+
+
+def scatter_add(a: Tensor, dim: int, index, src) -> Tensor:
+    """A copy of ``a`` with ``src[i][j][k]`` added at ``[index[i][j][k]][j][k]`` (dim=0);
+    repeats accumulate. ``index.shape[k] <= src.shape[k]`` for all k, ``<= a.shape[k]`` for
+    ``k != dim`` (torch.scatter_add semantics). Differentiable in ``a`` and ``src``."""
+    _check_tensor("scatter_add", "a", a)
+    src = _check_source("scatter_add", "src", a, src)
+    index = _index_array("scatter_add", "index", index)
+    dim = normalize_dim("scatter_add", dim, a.ndim)
+    _check_along_dim("scatter_add", a, index, dim, "index")
+    if src.ndim != a.ndim:
+        fail("scatter_add", f"src must have as many dimensions as the input ({a.ndim}), got "
+             f"shape {src.shape}")
+    for k in range(a.ndim):
+        if index.shape[k] > src.shape[k] or (k != dim and index.shape[k] > a.shape[k]):
+            fail("scatter_add", f"index shape {index.shape} is larger than src shape "
+                 f"{src.shape} or input shape {a.shape} in dimension {k}")
+    return ScatterAdd.apply(a, src, index=index, dim=dim)
+
+
+def index_add(a: Tensor, dim: int, index, source) -> Tensor:
+    """A copy of ``a`` with ``source`` slice ``i`` added at position ``index[i]`` of ``dim``;
+    repeats accumulate. ``index`` is 1-D (N,), ``source`` is ``a``'s shape with N at ``dim``."""
+    _check_tensor("index_add", "a", a)
+    source = _check_source("index_add", "source", a, source)
+    index = _index_array("index_add", "index", index)
+    dim = normalize_dim("index_add", dim, a.ndim)
+    if index.ndim != 1:
+        fail("index_add", f"index must be 1-D, got shape {index.shape}")
+    expected = a.shape[:dim] + (index.size,) + a.shape[dim + 1:]
+    if source.shape != expected:
+        fail("index_add", f"source must have shape {expected} (input shape with len(index) "
+             f"at dim {dim}), got shape {source.shape}")
+    _check_range("index_add", "index", index, a.shape[dim],
+                 f"dimension {dim} of size {a.shape[dim]}")
+    return IndexAdd.apply(a, source, index=index.astype(np.int64, copy=False), dim=dim)
+
+
+# ---- masked_fill ----------------------------------------------------------------------------
+
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, a, value, mask=None):
+        ctx.mask = mask
+        return np.where(mask, value, a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # filled positions no longer depend on a: their gradient goes to value instead
+        return np.where(ctx.mask, 0, grad), np.where(ctx.mask, grad, 0).sum()
+
+
+def masked_fill(a: Tensor, mask, value) -> Tensor:
+    """``a`` with ``value`` wherever the boolean ``mask`` (broadcastable with ``a``) is True.
+    ``value`` is a number or a 0-d Tensor (then it receives a gradient too)."""
+    _check_tensor("masked_fill", "a", a)
+    mask_array = mask.data if isinstance(mask, Tensor) else mask
+    if not isinstance(mask_array, np.ndarray):
+        fail("masked_fill", f"mask must be a boolean Tensor or ndarray, got "
+             f"{type(mask).__name__}", TypeError)
+    if mask_array.dtype != bool:
+        fail("masked_fill", f"mask must be boolean, got dtype {mask_array.dtype}", TypeError)
+    try:
+        np.broadcast_shapes(a.shape, mask_array.shape)
+    except ValueError:
+        fail("masked_fill", f"mask of shape {mask_array.shape} does not broadcast with input "
+             f"shape {a.shape}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            fail("masked_fill", f"value must be a number or a 0-d Tensor, got a Tensor of "
+                 f"shape {value.shape}")
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail("masked_fill", f"value must be a number or a 0-d Tensor, got "
+             f"{type(value).__name__} {value!r}", TypeError)
+    return MaskedFill.apply(a, value, mask=mask_array)
+
+
+# ---- embedding ------------------------------------------------------------------------------
+
+
+class Embedding(Function):
+    @staticmethod
+    def forward(ctx, weight, indices=None, padding_idx=None):
+        ctx.indices, ctx.padding_idx, ctx.shape = indices, padding_idx, weight.shape
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_weight = _scatter_rows_into(ctx.shape, grad.dtype, ctx.indices, grad)
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0  # the padding row stays fixed (usually zeros)
+        return grad_weight
+
+
+def embedding(weight: Tensor, indices, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` (V, D) at integer ``indices`` of any shape -> (*indices.shape, D).
+    The row ``padding_idx`` (if given) receives no gradient."""
+    _check_tensor("embedding", "weight", weight)
+    if weight.ndim != 2:
+        fail("embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
+             f"{weight.shape}")
+    indices = _index_array("embedding", "indices", indices)
+    rows = weight.shape[0]
+    _check_range("embedding", "indices", indices, rows, f"a weight with {rows} rows")
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
+            fail("embedding", f"padding_idx must be an int or None, got "
+                 f"{type(padding_idx).__name__} {padding_idx!r}", TypeError)
+        if not -rows <= padding_idx < rows:
+            fail("embedding", f"padding_idx={padding_idx} is out of range for a weight with "
+                 f"{rows} rows: expected {-rows} <= padding_idx < {rows}")
+        padding_idx = int(padding_idx) % rows
+    return Embedding.apply(weight, indices=indices.astype(np.int64, copy=False),
+                           padding_idx=padding_idx)
