@@ -159,11 +159,13 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 def _topological_order(root) -> list:
     """Tensors reachable from ``root`` through recorded nodes, inputs before outputs.
 
-    A depth-first walk with an explicit stack: each tensor is pushed once to be expanded and
-    once more to be emitted after all of its inputs.
+    A depth-first walk with an explicit stack: each tensor is expanded once and pushed once
+    more to be emitted after all of its inputs. A tensor is marked visited when it is expanded,
+    not when it is pushed: in ``x * log(x)`` x is pushed by the product before ``log`` reaches
+    it, and must still be emitted before ``log``.
     """
     order = []
-    visited = {id(root)}  # ids, not tensors: Tensor.__eq__ is elementwise
+    visited = set()  # ids, not tensors: Tensor.__eq__ is elementwise
     stack = [(root, False)]
     pop, push = stack.pop, stack.append
     while stack:
@@ -171,12 +173,14 @@ def _topological_order(root) -> list:
         if expanded:
             order.append(tensor)
             continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
         push((tensor, True))
         node = tensor._node
         if node is not None:
             for parent in node.inputs:
                 if parent.requires_grad and id(parent) not in visited:
-                    visited.add(id(parent))
                     push((parent, False))
     return order
 

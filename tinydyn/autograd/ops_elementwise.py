@@ -188,7 +188,7 @@ class ReLU(Function):
         return grad * (a > 0)
 
 
-_GELU_C = np.sqrt(2 / np.pi)
+_GELU_C = float(np.sqrt(2 / np.pi))  # a Python float, so float32 stays float32
 
 
 class GELU(Function):
@@ -219,7 +219,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = ((a > b) + 0.5 * (a == b)).astype(grad.dtype, copy=False)
         return grad * share_a, grad * (1 - share_a)
 
 
@@ -232,7 +232,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        share_a = (a < b) + 0.5 * (a == b)
+        share_a = ((a < b) + 0.5 * (a == b)).astype(grad.dtype, copy=False)
         return grad * share_a, grad * (1 - share_a)
 
 
