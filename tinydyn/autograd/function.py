@@ -138,8 +138,11 @@ def _float_dtype(inputs):
 
 
 def _constant(x, dtype):
-    if isinstance(x, (bool, int, float)) and dtype is not None and not isinstance(x, bool):
-        return np.asarray(x, dtype=dtype)
+    """A non-tensor operand as an array: Python numbers take ``dtype`` (float32 if None)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        if dtype is not None:
+            return np.asarray(x, dtype=dtype)
+        return np.asarray(x, dtype=np.float32 if isinstance(x, float) else np.int64)
     return np.asarray(x)
 
 

@@ -304,6 +304,14 @@ def _shape_of(fn, name, x):
     fail(fn, f"{name} must be a Tensor or a number, got {type(x).__name__}", TypeError)
 
 
+def _check_unary(fn, a):
+    if not isinstance(a, Tensor):
+        fail(fn, f"input must be a Tensor, got {type(a).__name__} (wrap it: tinydyn.tensor(...))",
+             TypeError)
+    if a.data.dtype.kind != "f":
+        fail(fn, f"input must be a floating-point tensor, got dtype {a.data.dtype}", TypeError)
+
+
 def add(a, b) -> Tensor:
     """a + b with broadcasting."""
     _check_operands("add", a, b)
@@ -335,40 +343,49 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors torch.pow
 
 
 def neg(a) -> Tensor:
+    _check_unary("neg", a)
     return Neg.apply(a)
 
 
 def exp(a) -> Tensor:
+    _check_unary("exp", a)
     return Exp.apply(a)
 
 
 def log(a) -> Tensor:
+    _check_unary("log", a)
     return Log.apply(a)
 
 
 def sqrt(a) -> Tensor:
+    _check_unary("sqrt", a)
     return Sqrt.apply(a)
 
 
 def abs(a) -> Tensor:  # noqa: A001 - mirrors torch.abs
+    _check_unary("abs", a)
     return Abs.apply(a)
 
 
 def tanh(a) -> Tensor:
+    _check_unary("tanh", a)
     return Tanh.apply(a)
 
 
 def sigmoid(a) -> Tensor:
     """1 / (1 + exp(-a)), finite for any finite input."""
+    _check_unary("sigmoid", a)
     return Sigmoid.apply(a)
 
 
 def relu(a) -> Tensor:
+    _check_unary("relu", a)
     return ReLU.apply(a)
 
 
 def gelu(a) -> Tensor:
     """GELU (tanh approximation, as ``torch.nn.functional.gelu(x, approximate='tanh')``)."""
+    _check_unary("gelu", a)
     return GELU.apply(a)
 
 
