@@ -42,5 +42,5 @@ int64 = "int64"
 __version__ = "0.1.0"
 
 # Layers above the engine, so that `import tinydyn` gives `tinydyn.nn`, `tinydyn.optim`.
-from tinydyn import nn, optim  # noqa: E402
+from tinydyn import data, measure, nn, optim  # noqa: E402
 from tinydyn.nn.serialization import load, save  # noqa: E402
