@@ -52,3 +52,44 @@ def test_training_is_reproducible_for_a_seed():
         return np.concatenate([p.data.ravel() for p in model.parameters()])
 
     np.testing.assert_array_equal(run(), run())
+
+
+def test_lstm_learns_sparse_signal():
+    td.manual_seed(0)
+    task = data.load_task("sparse_signal", seed=0, n_train=1000, min_len=20, max_len=40)
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(task.vocab_size, 32, padding_idx=0)
+            self.lstm = nn.LSTM(32, 64)
+            self.head = nn.Linear(64, task.num_classes)
+
+        def forward(self, tokens, mask):
+            _, (h, _) = self.lstm(self.embed(tokens), mask=mask)
+            return self.head(h)
+
+    loader = data.DataLoader(task.train, batch_size=32, shuffle=True, seed=0,
+                             collate_fn=data.pad_collate())
+    forward = lambda m, b: m(b[0], b[1])  # noqa: E731
+    model = Classifier()
+    _train(model, loader, forward, epochs=6, lr=1e-2)
+    test = data.DataLoader(task.test, batch_size=256, collate_fn=data.pad_collate())
+    model.eval()
+    with td.no_grad():
+        correct = sum(int((forward(model, b).data.argmax(-1) == b[-1].data).sum()) for b in test)
+    assert correct / len(task.test) > 0.8
+
+
+def test_cnn_learns_shapes():
+    td.manual_seed(0)
+    task = data.load_task("shapes", seed=0, n_train=1000)
+    channels = task.input_shape[0]
+    model = nn.Sequential(
+        nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.GlobalAvgPool2d(),
+        nn.Linear(32, task.num_classes),
+    )
+    loader = data.DataLoader(task.train, batch_size=64, shuffle=True, seed=0)
+    _train(model, loader, lambda m, b: m(b[0]), epochs=8, lr=1e-2)
+    assert _accuracy(model, task.test, lambda m, b: m(b[0])) > 0.7

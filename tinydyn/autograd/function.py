@@ -69,10 +69,11 @@ class enable_grad(no_grad):
 class Context:
     """Scratch space an op's forward fills for its backward."""
 
-    __slots__ = ("saved", "__dict__")
+    __slots__ = ("saved", "needs_input_grad", "__dict__")
 
     def __init__(self):
         self.saved = ()
+        self.needs_input_grad = ()
 
     def save_for_backward(self, *arrays) -> None:
         self.saved = arrays
@@ -124,6 +125,8 @@ class Function:
                 observe(cls, arrays, out, kwargs)
         if not (needs_grad and _grad_enabled):
             return Tensor(out, _copy=False)
+        # like torch's ctx.needs_input_grad: lets a backward skip gradients nobody wants
+        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
         result = Tensor(out, requires_grad=True, _copy=False)
         result._node = Node(cls, ctx, tensors)
         return result

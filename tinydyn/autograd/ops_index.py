@@ -359,7 +359,10 @@ class MaskedFill(Function):
     @staticmethod
     def backward(ctx, grad):
         # filled positions no longer depend on a: their gradient goes to value instead
-        return np.where(ctx.mask, 0, grad), np.where(ctx.mask, grad, 0).sum()
+        grad_a = np.where(ctx.mask, 0, grad)
+        if not ctx.needs_input_grad[1]:  # a constant fill value (the usual case): skip its sum
+            return grad_a, None
+        return grad_a, np.where(ctx.mask, grad, 0).sum()
 
 
 def masked_fill(a: Tensor, mask, value) -> Tensor:
