@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
     bench.set_defaults(run=_bench)
 
+    from tinydyn.grading.commands import register as register_grade
+    register_grade(commands)
+
     args = parser.parse_args(argv)
     if getattr(args, "repeats", 1) < 1:
         parser.error("--repeats must be >= 1")

@@ -6,9 +6,9 @@ from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloa
 
 def suites() -> dict:
     """Suite name -> function returning its list of workloads."""
-    from tinydyn.bench import engine
+    from tinydyn.bench import engine, models
 
-    return {"engine": engine.workloads}
+    return {"engine": lambda: engine.workloads() + models.workloads()}
 
 
 __all__ = ["Row", "Skip", "Workload", "format_table", "run_workloads", "suites", "write_results"]
