@@ -1,0 +1,1 @@
+"""Dynamic neural networks, one folder per family (see docs/design.md)."""

@@ -1,0 +1,12 @@
+"""Skimming RNNs: spend less computation on unimportant tokens (Skim-RNN, VCRNN, LSTM-Jump)."""
+
+from tinydyn.dynamic.skimming.vcrnn import (
+    VCRNN,
+    VCRNNClassifier,
+    rnn_step_flops,
+    scheduler_flops,
+    vcrnn,
+    vcrnn_flops,
+    vcrnn_penalty,
+)
+from tinydyn.dynamic.skimming.vcrnn_experiment import run_vcrnn_experiment, train_vcrnn
