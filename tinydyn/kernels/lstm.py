@@ -103,32 +103,32 @@ def _matmul_nt_acc(a, w, out):
             out[b, n + 1], out[b + 1, n + 1], out[b + 2, n + 1], out[b + 3, n + 1] = (
                 s01, s11, s21, s31)
             n += 2
-        for n in range(n, N):
+        for col in range(n, N):  # an odd last column
             for r in range(b, b + 4):
-                s = out[r, n]
+                s = out[r, col]
                 for k in range(K):
-                    s += a[r, k] * w[n, k]
-                out[r, n] = s
+                    s += a[r, k] * w[col, k]
+                out[r, col] = s
         b += 4
-    for b in range(b, B):  # leftover rows (all of them at batch 1): four columns at a time
-        ab = a[b]
+    for row in range(b, B):  # leftover rows (all of them at batch 1): four columns at a time
+        ab = a[row]
         n = 0
         while n + 4 <= N:
             w0, w1, w2, w3 = w[n], w[n + 1], w[n + 2], w[n + 3]
-            s0, s1, s2, s3 = out[b, n], out[b, n + 1], out[b, n + 2], out[b, n + 3]
+            s0, s1, s2, s3 = out[row, n], out[row, n + 1], out[row, n + 2], out[row, n + 3]
             for k in range(K):
                 ak = ab[k]
                 s0 += ak * w0[k]
                 s1 += ak * w1[k]
                 s2 += ak * w2[k]
                 s3 += ak * w3[k]
-            out[b, n], out[b, n + 1], out[b, n + 2], out[b, n + 3] = s0, s1, s2, s3
+            out[row, n], out[row, n + 1], out[row, n + 2], out[row, n + 3] = s0, s1, s2, s3
             n += 4
-        for n in range(n, N):
-            s = out[b, n]
+        for col in range(n, N):
+            s = out[row, col]
             for k in range(K):
-                s += ab[k] * w[n, k]
-            out[b, n] = s
+                s += ab[k] * w[col, k]
+            out[row, col] = s
 
 
 @njit(cache=True)
