@@ -18,3 +18,9 @@ def test_no_command_prints_usage(capsys):
     with pytest.raises(SystemExit):
         cli.main([])
     assert "usage: tinydyn" in capsys.readouterr().err
+
+
+def test_bench_rejects_zero_threads(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "engine", "--threads", "0"])
+    assert "--threads must be >= 1" in capsys.readouterr().err

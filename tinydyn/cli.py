@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
 
 def _bench(args) -> int:
+    if args.threads is not None and os.environ.get("TINYDYN_BENCH_THREADS") != str(args.threads):
+        # BLAS reads its thread count when NumPy is first imported, which has already happened
+        # in this process: run the benchmark again in a child with the variables set.
+        env = {**os.environ, "TINYDYN_BENCH_THREADS": str(args.threads)}
+        env.update({name: str(args.threads) for name in THREAD_VARS})
+        argv = [sys.executable, "-m", "tinydyn.cli", *sys.argv[1:]] if args.argv is None else [
+            sys.executable, "-m", "tinydyn.cli", *args.argv]
+        return subprocess.run(argv, env=env).returncode
     from tinydyn.bench import format_table, run_workloads, suites, write_results
-    from tinydyn.bench.harness import machine_line
+    from tinydyn.bench.harness import machine_line, pin_torch_threads
+
+    pin_torch_threads()
 
     available = suites()
     if args.suite not in available:
@@ -39,14 +53,19 @@ def main(argv=None) -> int:
     bench.add_argument("--repeats", type=int, default=15, help="timed samples per candidate")
     bench.add_argument("--out", default="bench-results", help="folder for the .md/.json results")
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="pin NumPy/BLAS, Numba and PyTorch to this many threads")
     bench.set_defaults(run=_bench)
 
     from tinydyn.grading.commands import register as register_grade
     register_grade(commands)
 
     args = parser.parse_args(argv)
+    args.argv = argv
     if getattr(args, "repeats", 1) < 1:
         parser.error("--repeats must be >= 1")
+    if (getattr(args, "threads", None) or 1) < 1:
+        parser.error("--threads must be >= 1")
     return args.run(args)
 
 

@@ -104,7 +104,8 @@ def machine_line() -> str:
     import numba
 
     parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
-             f"Numba {numba.__version__}", f"{os.cpu_count()} CPUs", platform.machine()]
+             f"Numba {numba.__version__}", f"{os.cpu_count()} CPUs", platform.machine(),
+             f"threads pinned to {os.environ.get('TINYDYN_BENCH_THREADS', 'default')}"]
     try:
         import torch
 
@@ -132,6 +133,19 @@ def write_results(rows: list[Row], out_dir: Path, suite: str) -> tuple[Path, Pat
     js.write_text(json.dumps({"machine": machine_line(), "rows": records}, indent=2),
                   encoding="utf-8")
     return md, js
+
+
+def pin_torch_threads() -> None:
+    """Apply ``TINYDYN_BENCH_THREADS`` to PyTorch too (it does not read the BLAS variables)."""
+    import os
+
+    threads = os.environ.get("TINYDYN_BENCH_THREADS")
+    if threads:
+        try:
+            import torch
+        except ImportError:
+            return
+        torch.set_num_threads(int(threads))
 
 
 def format_time(t: Timing | None) -> str:
