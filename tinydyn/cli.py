@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     args.argv = argv
     if getattr(args, "repeats", 1) < 1:
         parser.error("--repeats must be >= 1")
-    if (getattr(args, "threads", None) or 1) < 1:
+    if getattr(args, "threads", None) is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     return args.run(args)
 
