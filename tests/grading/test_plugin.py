@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinydyn
-from tinydyn.grading.plugin import solution_module_name
+from tinydyn.grading.layout import solution_module_name
 from tinydyn.grading.report import Check
 from tinydyn.grading.runner import StaticTest, list_tests
 

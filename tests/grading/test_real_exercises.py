@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinydyn.grading import check_references, exercise_folders, grade, list_tests
-from tinydyn.grading.plugin import solution_module_name
+from tinydyn.grading.layout import solution_module_name
 
 ROOT = Path(__file__).resolve().parents[2] / "exercises"
 FOLDERS = exercise_folders(ROOT) if ROOT.is_dir() else []

@@ -36,7 +36,14 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from tinydyn.grading.plugin import DEFAULT_SOLUTIONS
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is None:
+        print("tinydyn grade: grading runs the exercises' tests with pytest, which is not "
+              "installed here; install it with  pip install -e \".[course]\"  (or pip install "
+              "pytest)", file=sys.stderr)
+        return 2
+    from tinydyn.grading.layout import DEFAULT_SOLUTIONS
     from tinydyn.grading.references import regenerate
     from tinydyn.grading.report import format_results, write_json
     from tinydyn.grading.runner import grade

@@ -34,6 +34,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinydyn.grading.layout import (
+    DEFAULT_SOLUTIONS,
+    REFERENCES_FILE,
+    STUDENT_FILE,
+    solution_module_name,
+)
 from tinydyn.grading.report import (
     Check,
     ExerciseResult,
@@ -43,10 +49,6 @@ from tinydyn.grading.report import (
     trim,
 )
 
-DEFAULT_SOLUTIONS = "tinydyn.grading.exercises"
-STUDENT_FILE = "student.py"
-REFERENCES_FILE = "references.npz"
-_FOLDER = re.compile(r"^(\d+)_([A-Za-z0-9_]+)$")
 _STATE = pytest.StashKey()
 
 
@@ -66,14 +68,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "exercise(id): the exercise a graded test module belongs to")
     config.addinivalue_line("markers", "points(n): points a graded test is worth")
     config.stash[_STATE] = _Grading(config)
-
-
-def solution_module_name(folder_name: str, package: str = DEFAULT_SOLUTIONS) -> str:
-    """``01_autograd`` -> ``tinydyn.grading.exercises.ex01_autograd``."""
-    if not _FOLDER.match(folder_name):
-        raise ValueError(f"tinydyn grading: exercise folder {folder_name!r} is not named "
-                         f"NN_topic (e.g. 01_autograd)")
-    return f"{package}.ex{folder_name}"
 
 
 def stored_seed(root: Path):

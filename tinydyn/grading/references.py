@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydyn.grading.plugin import DEFAULT_SOLUTIONS, REFERENCES_FILE, solution_module_name
+from tinydyn.grading.layout import DEFAULT_SOLUTIONS, REFERENCES_FILE, solution_module_name
 from tinydyn.grading.report import versions
 from tinydyn.grading.runner import exercise_folders
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinydyn._checks import check_float, check_int, fail
-from tinydyn.grading.plugin import _FOLDER, DEFAULT_SOLUTIONS
+from tinydyn.grading.layout import DEFAULT_SOLUTIONS
+from tinydyn.grading.layout import FOLDER_NAME as _FOLDER
 from tinydyn.grading.report import ExerciseResult, Results, TestResult, trim
 
 OUTPUT_BYTES = 20_000
