@@ -1,5 +1,14 @@
 """Skimming RNNs: spend less computation on unimportant tokens (Skim-RNN, VCRNN, LSTM-Jump)."""
 
+from tinydyn.dynamic.skimming.common import (
+    LSTMClassifier,
+    compare,
+    fit,
+    lstm_predictor,
+    make_loader,
+    time_batch1,
+    train_lstm_baseline,
+)
 from tinydyn.dynamic.skimming.vcrnn import (
     VCRNN,
     VCRNNClassifier,

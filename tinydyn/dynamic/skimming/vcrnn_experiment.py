@@ -22,8 +22,13 @@ import numpy as np
 
 from tinydyn._checks import check_float, check_int
 from tinydyn.autograd.function import no_grad
-from tinydyn.autograd.random import get_rng
-from tinydyn.data import DataLoader, load_task, pad_collate
+from tinydyn.data import load_task
+from tinydyn.dynamic.skimming.common import (
+    LSTMClassifier,
+    lstm_predictor,
+    make_loader,
+    time_batch1,
+)
 from tinydyn.dynamic.skimming.vcrnn import (
     VCRNNClassifier,
     rnn_step_flops,
@@ -39,43 +44,12 @@ from tinydyn.kernels.vcrnn import (
     vcrnn_hard_numba,
     vcrnn_hard_numpy,
 )
-from tinydyn.measure.flops import linear_flops, lstm_cell_flops
+from tinydyn.measure.flops import linear_flops
 from tinydyn.measure.timing import time_fn
 from tinydyn.nn import functional as F
-from tinydyn.nn.layers import Embedding, Linear
-from tinydyn.nn.module import Module
-from tinydyn.nn.recurrent import LSTM
 from tinydyn.optim import Adam, ScalarSchedule, clip_grad_norm_
 
-__all__ = ["LSTMClassifier", "run_vcrnn_experiment", "train_classifier", "train_vcrnn"]
-
-
-class LSTMClassifier(Module):
-    """Token ids -> embedding -> LSTM -> linear head on the last real state (the baseline)."""
-
-    def __init__(self, vocab_size: int, num_classes: int, embed_dim: int = 32,
-                 hidden_size: int = 64, rng=None, dtype=np.float32):
-        super().__init__()
-        rng = get_rng(rng, "LSTMClassifier")
-        self.num_classes = check_int("LSTMClassifier", "num_classes", num_classes, min_value=2)
-        self.embed = Embedding(vocab_size, embed_dim, padding_idx=0, rng=rng, dtype=dtype)
-        self.lstm = LSTM(embed_dim, hidden_size, rng=rng, dtype=dtype)
-        self.head = Linear(hidden_size, num_classes, rng=rng, dtype=dtype)
-
-    def forward(self, tokens, mask=None):
-        _, (h_T, _) = self.lstm(self.embed(tokens), mask=mask)
-        return self.head(h_T), None
-
-    def flops(self, lengths) -> np.ndarray:
-        """FLOPs per sequence: every real step is a full LSTM step, plus the head."""
-        cell = lstm_cell_flops(self.lstm.input_size, self.lstm.hidden_size)
-        return np.asarray(lengths, np.int64) * cell + linear_flops(self.lstm.hidden_size,
-                                                                   self.num_classes)
-
-
-def _loader(split, batch_size, seed, shuffle):
-    return DataLoader(split, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                      collate_fn=pad_collate())
+__all__ = ["run_vcrnn_experiment", "train_classifier", "train_vcrnn"]
 
 
 def train_classifier(model, task, *, epochs: int = 6, batch_size: int = 32, lr: float = 3e-3,
@@ -91,7 +65,7 @@ def train_classifier(model, task, *, epochs: int = 6, batch_size: int = 32, lr: 
     """
     epochs = check_int("train_classifier", "epochs", epochs, min_value=1)
     opt = Adam(model.parameters(), lr=lr)
-    loader = _loader(task.train, batch_size, seed, shuffle=True)
+    loader = make_loader(task.train, batch_size, seed, shuffle=True)
     start, step, log = time.perf_counter(), 0, {"loss": [], "ratio": []}
     model.train()
     for _ in range(epochs):
@@ -140,7 +114,7 @@ def train_vcrnn(task=None, seed: int = 0, *, target_ratio: float = 0.2, penalty:
     rng = np.random.default_rng(seed)
     model = VCRNNClassifier(task.vocab_size, task.num_classes, embed_dim, hidden_size,
                             sharpness=sharpness[0], scheduler_bias=scheduler_bias, rng=rng)
-    total = epochs * len(_loader(task.train, batch_size, seed, False))
+    total = epochs * len(make_loader(task.train, batch_size, seed, False))
     schedule = ScalarSchedule(sharpness[0], sharpness[1], steps=total, kind="exponential")
     ramp = ScalarSchedule(0.0, penalty, steps=int(penalty_warmup * total))
     if penalty_warmup == 0:
@@ -154,7 +128,7 @@ def train_vcrnn(task=None, seed: int = 0, *, target_ratio: float = 0.2, penalty:
 def evaluate(model, split, batch_size: int = 250) -> dict:
     """Test accuracy and FLOPs of ``model`` on ``split`` (VCRNN: the hard path)."""
     correct, flops, rows, steps = 0, [], 0, 0
-    for tokens, mask, lengths, labels in _loader(split, batch_size, 0, False):
+    for tokens, mask, lengths, labels in make_loader(split, batch_size, 0, False):
         if isinstance(model, VCRNNClassifier):
             out = model.infer(tokens, lengths)
             logits, f = out["logits"], out["flops"]
@@ -202,20 +176,6 @@ def _vcrnn_predictor(model, full=False):
     return predict
 
 
-def _lstm_predictor(model):
-    """Batch-1 prediction through tinydyn's fused LSTM kernel (its public entry point)."""
-    cell = model.lstm
-    table, head_w, head_b = model.embed.weight.data, model.head.weight.data.T, model.head.bias.data
-    w_ih, w_hh, bias = cell.weight_ih.data, cell.weight_hh.data, cell.bias.data
-    h0 = np.zeros((1, cell.hidden_size), w_ih.dtype)
-
-    def predict(tokens):
-        _, h, _, _ = lstm_forward(table[tokens][None], h0, h0, w_ih, w_hh, bias)
-        return h @ head_w + head_b
-
-    return predict
-
-
 def _batched_predict(name, model, tokens, lengths):
     """The same three inference paths on a padded batch (B, T)."""
     x = model.embed.weight.data[tokens]
@@ -232,13 +192,6 @@ def _batched_predict(name, model, tokens, lengths):
         h = (vcrnn_hard_forward(x, lengths, h0, *w)[0] if name == "vcrnn"
              else rnn_forward(x, lengths, h0, *w[:3]))
     return h @ model.head.weight.data.T + model.head.bias.data
-
-
-def _time_batch1(predict, sequences, repeats):
-    def run():
-        for seq in sequences:
-            predict(seq)
-    return time_fn(run, repeats=repeats, warmup=1).median / len(sequences)
 
 
 def run_vcrnn_experiment(seed: int = 0, *, target_ratio: float = 0.2, penalty: float = 0.2,
@@ -273,10 +226,10 @@ def run_vcrnn_experiment(seed: int = 0, *, target_ratio: float = 0.2, penalty: f
         result["train_seconds"] = result.pop("train")["seconds"]
     sequences = [np.asarray(task.test[i][0]) for i in range(n_timed)]
     predictors = {"vcrnn": _vcrnn_predictor, "rnn": partial(_vcrnn_predictor, full=True),
-                  "lstm": _lstm_predictor}
+                  "lstm": lstm_predictor}
     for name, model in models.items():
         predict = predictors[name](model)
-        results[name]["time_b1"] = _time_batch1(predict, sequences, repeats)
+        results[name]["time_b1"] = time_batch1(predict, sequences, repeats)
     lengths = np.array([len(s) for s in sequences])
     padded = np.stack([np.pad(s, (0, lengths.max() - len(s))) for s in sequences])
     for name, model in models.items():  # one batch of all timed sequences, per sequence

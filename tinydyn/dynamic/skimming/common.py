@@ -1,0 +1,153 @@
+"""What every skimming experiment shares: the full-LSTM baseline, a training loop, batch-1
+timing and the comparison against the baseline.
+
+Each method (Skim-RNN, VCRNN, LSTM-Jump) trains with :func:`fit` and its own loss, is timed
+with :func:`time_batch1` on its compiled inference path, and is compared with
+:func:`compare` against an :class:`LSTMClassifier` of the same size trained the same way, so
+their tables line up.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from tinydyn._checks import check_int
+from tinydyn.autograd.function import no_grad
+from tinydyn.autograd.random import get_rng
+from tinydyn.data import DataLoader, pad_collate
+from tinydyn.kernels.lstm import lstm_forward
+from tinydyn.measure.flops import linear_flops, lstm_cell_flops
+from tinydyn.measure.timing import time_fn
+from tinydyn.nn import functional as F
+from tinydyn.nn.layers import Embedding, Linear
+from tinydyn.nn.module import Module
+from tinydyn.nn.recurrent import LSTM
+from tinydyn.optim import Adam, clip_grad_norm_
+
+__all__ = ["LSTMClassifier", "compare", "fit", "lstm_predictor", "make_loader",
+           "time_batch1", "train_lstm_baseline"]
+
+
+class LSTMClassifier(Module):
+    """Token ids -> embedding -> LSTM -> linear head on the last real state (the baseline)."""
+
+    def __init__(self, vocab_size: int, num_classes: int, embed_dim: int = 32,
+                 hidden_size: int = 64, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = get_rng(rng, "LSTMClassifier")
+        self.num_classes = check_int("LSTMClassifier", "num_classes", num_classes, min_value=2)
+        self.embed = Embedding(vocab_size, embed_dim, padding_idx=0, rng=rng, dtype=dtype)
+        self.lstm = LSTM(embed_dim, hidden_size, rng=rng, dtype=dtype)
+        self.head = Linear(hidden_size, num_classes, rng=rng, dtype=dtype)
+
+    def forward(self, tokens, mask=None):
+        _, (h_T, _) = self.lstm(self.embed(tokens), mask=mask)
+        return self.head(h_T), None
+
+    def flops(self, lengths) -> np.ndarray:
+        """FLOPs per sequence: every real step is a full LSTM step, plus the head."""
+        cell = lstm_cell_flops(self.lstm.input_size, self.lstm.hidden_size)
+        return np.asarray(lengths, np.int64) * cell + linear_flops(self.lstm.hidden_size,
+                                                                   self.num_classes)
+
+
+def make_loader(split, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    """Batches of ``(tokens (B, T), mask (B, T), lengths (B,), labels (B,))``, padded with 0."""
+    return DataLoader(split, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                      collate_fn=pad_collate())
+
+
+def fit(model, task, loss_fn=None, *, epochs: int = 6, batch_size: int = 32, lr: float = 3e-3,
+        seed: int = 0, clip: float = 1.0, time_limit: float | None = None,
+        on_step=None) -> dict:
+    """Train ``model`` on ``task.train`` with Adam; return a log (steps, seconds, losses).
+
+    ``loss_fn(model, tokens, mask, lengths, labels, step) -> loss Tensor`` (default: the
+    cross-entropy of ``model(tokens, mask)[0]``). ``on_step(step)`` runs before each step
+    (annealing a temperature, say). Stops after ``time_limit`` seconds, between steps.
+    """
+    epochs = check_int("fit", "epochs", epochs, min_value=1)
+    if loss_fn is None:
+        def loss_fn(model, tokens, mask, lengths, labels, step):
+            return F.cross_entropy(model(tokens, mask)[0], labels)
+    opt = Adam(model.parameters(), lr=lr)
+    loader = make_loader(task.train, batch_size, seed, shuffle=True)
+    start, step, losses = time.perf_counter(), 0, []
+    model.train()
+    for _ in range(epochs):
+        for tokens, mask, lengths, labels in loader:
+            if on_step is not None:
+                on_step(step)
+            opt.zero_grad()
+            loss = loss_fn(model, tokens, mask, lengths, labels, step)
+            loss.backward()
+            clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            step += 1
+            losses.append(float(loss.data))
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                break
+        else:
+            continue
+        break
+    model.eval()
+    return {"loss": losses, "steps": step, "seconds": time.perf_counter() - start}
+
+
+def train_lstm_baseline(task, seed: int = 0, *, hidden_size: int = 64, embed_dim: int = 32,
+                        epochs: int = 12, batch_size: int = 32, lr: float = 3e-3,
+                        time_limit: float | None = 55.0):
+    """The full LSTM every skimming method is compared with: ``(model, metrics)``."""
+    model = LSTMClassifier(task.vocab_size, task.num_classes, embed_dim, hidden_size,
+                           rng=np.random.default_rng(seed))
+    log = fit(model, task, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+              time_limit=time_limit)
+    correct, flops = 0, []
+    for tokens, mask, lengths, labels in make_loader(task.test, 250, 0, False):
+        with no_grad():
+            logits = model(tokens, mask)[0].data
+        correct += int((logits.argmax(1) == labels.data).sum())
+        flops.append(model.flops(lengths.data))
+    return model, {"accuracy": correct / len(task.test),
+                   "flops": float(np.concatenate(flops).mean()), "train_seconds": log["seconds"]}
+
+
+def lstm_predictor(model: LSTMClassifier):
+    """Batch-1 prediction ``tokens (T,) -> logits (1, C)`` through tinydyn's fused LSTM kernel:
+    the baseline every hard inference path is timed against."""
+    cell = model.lstm
+    table, head_w, head_b = model.embed.weight.data, model.head.weight.data.T, model.head.bias.data
+    w_ih, w_hh, bias = cell.weight_ih.data, cell.weight_hh.data, cell.bias.data
+    h0 = np.zeros((1, cell.hidden_size), w_ih.dtype)
+
+    def predict(tokens):
+        _, h, _, _ = lstm_forward(table[tokens][None], h0, h0, w_ih, w_hh, bias)
+        return h @ head_w + head_b
+
+    return predict
+
+
+def time_batch1(predict, sequences, repeats: int = 7) -> float:
+    """Median seconds per sequence of ``predict(seq)`` over ``sequences``, one at a time."""
+    def run():
+        for seq in sequences:
+            predict(seq)
+    return time_fn(run, repeats=repeats, warmup=1).median / len(sequences)
+
+
+def compare(method: dict, base: dict, method_flops: float, base_flops: float) -> dict:
+    """Method against baseline: ``method``/``base`` hold ``accuracy`` and ``time_b1``;
+    ``*_flops`` are the FLOPs of the *timed* sequences, so the realisation ratio (measured
+    speed-up / FLOP speed-up) compares like with like."""
+    flop_speedup = float(base_flops / method_flops)
+    speedup = float(base["time_b1"] / method["time_b1"])
+    out = {"flop_speedup": flop_speedup, "speedup": speedup,
+           "realisation": speedup / flop_speedup,
+           "flops_fraction": float(method_flops / base_flops),
+           "accuracy_gap": base["accuracy"] - method["accuracy"]}
+    if "time_batched" in method and "time_batched" in base:
+        out["speedup_batched"] = float(base["time_batched"] / method["time_batched"])
+        out["realisation_batched"] = out["speedup_batched"] / flop_speedup
+    return out
