@@ -59,6 +59,8 @@ def main(argv=None) -> int:
 
     from tinydyn.grading.commands import register as register_grade
     register_grade(commands)
+    from tinydyn.course.commands import register as register_course
+    register_course(commands)
 
     args = parser.parse_args(argv)
     args.argv = argv
