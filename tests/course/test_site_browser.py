@@ -9,6 +9,7 @@ fetched nothing from another host. Deselect with `-m "not browser"`.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -19,6 +20,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 20
+
+if os.environ.get("TINYDYN_REQUIRE_BROWSER") == "1" and not (
+        CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    # CI sets this: there a missing browser must fail the run, not skip the test quietly.
+    raise RuntimeError("TINYDYN_REQUIRE_BROWSER=1 but /usr/bin/chromium or /usr/bin/chromedriver "
+                       "is missing: apt-get install chromium chromium-driver")
 
 pytestmark = [
     pytest.mark.browser,
