@@ -1,6 +1,6 @@
 import pytest
 
-from tinydyn.measure.timing import Timing, format_seconds, time_fn
+from tinydyn.measure.timing import Timing, format_seconds, time_fn, time_fns
 
 
 def test_time_fn_reports_median_between_quartiles():
@@ -40,3 +40,18 @@ def test_format_seconds_picks_a_readable_unit(seconds, text):
 def test_timing_spread_is_relative_interquartile_range():
     t = Timing(median=2.0, q25=1.9, q75=2.1, repeats=5, number=1)
     assert t.spread == pytest.approx(0.1)
+
+
+def test_time_fns_samples_candidates_in_turn():
+    calls = []
+    timings = time_fns({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                       repeats=3, warmup=0, min_sample_s=0.0)
+    assert set(timings) == {"a", "b"}
+    assert all(t.repeats == 3 and t.number == 1 for t in timings.values())
+    # first the loop-size probes (one call each), then a, b alternating sample by sample
+    assert calls == ["a", "b", "a", "b", "a", "b", "a", "b"]
+
+
+def test_time_fns_names_a_candidate_that_is_not_callable():
+    with pytest.raises(TypeError, match=r"time_fns: fns\['b'\] must be callable, got int"):
+        time_fns({"a": lambda: None, "b": 3})

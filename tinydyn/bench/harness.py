@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydyn.measure.timing import Timing, format_seconds, time_fn
+from tinydyn.measure.timing import Timing, format_seconds, time_fns
 
 
 class Skip(Exception):
@@ -61,7 +61,7 @@ class Row:
 
 
 def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
-    """Time every workload's candidates (interleaving nothing: one after the other)."""
+    """Time every workload's candidates, interleaved sample by sample (see ``time_fns``)."""
     rows = []
     for w in workloads:
         try:
@@ -70,15 +70,19 @@ def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
             rows.append(Row(w.name, "-", None, None, None, skipped=str(why)))
             log(f"  {w.name}: skipped ({why})")
             continue
-        ours = time_fn(fns.pop("tinydyn"), repeats=repeats)
+        skipped = {base: fn for base, fn in fns.items() if isinstance(fn, Skip)}
+        timings = time_fns({k: fn for k, fn in fns.items() if k not in skipped}, repeats=repeats)
+        ours = timings.pop("tinydyn")
         log(f"  {w.name}: tinydyn {ours}")
-        for base, fn in fns.items():
-            if isinstance(fn, Skip):
-                rows.append(Row(w.name, base, ours, None, w.targets.get(base), skipped=str(fn)))
+        for base in fns:
+            if base == "tinydyn":
                 continue
-            theirs = time_fn(fn, repeats=repeats)
-            log(f"  {w.name}: {base} {theirs}")
-            rows.append(Row(w.name, base, ours, theirs, w.targets.get(base)))
+            if base in skipped:
+                rows.append(Row(w.name, base, ours, None, w.targets.get(base),
+                                skipped=str(skipped[base])))
+                continue
+            log(f"  {w.name}: {base} {timings[base]}")
+            rows.append(Row(w.name, base, ours, timings[base], w.targets.get(base)))
     return rows
 
 

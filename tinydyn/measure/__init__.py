@@ -15,11 +15,11 @@ from tinydyn.measure.flops import (
     transformer_layer_flops,
 )
 from tinydyn.measure.pareto import area_under_front, pareto_front, plot_pareto
-from tinydyn.measure.timing import Timing, format_seconds, time_fn
+from tinydyn.measure.timing import Timing, format_seconds, time_fn, time_fns
 
 __all__ = [
     "FlopCounter", "Timing", "add_flops", "area_under_front", "attention_flops", "conv2d_flops",
     "count_flops", "format_flops", "format_seconds", "gru_cell_flops", "layer_norm_flops",
     "linear_flops", "lstm_cell_flops", "lstm_flops", "pareto_front", "plot_pareto", "time_fn",
-    "transformer_layer_flops",
+    "time_fns", "transformer_layer_flops",
 ]

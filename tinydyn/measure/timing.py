@@ -57,27 +57,51 @@ def time_fn(fn, *, repeats: int = 15, warmup: int = 2, min_sample_s: float = 2e-
     repeats = check_int("time_fn", "repeats", repeats, min_value=1)
     warmup = check_int("time_fn", "warmup", warmup, min_value=0)
     check_float("time_fn", "min_sample_s", min_sample_s, low=0.0)
-    for _ in range(warmup):
-        fn()
-    number = 1
-    while number < max_number:  # grow the loop until one sample is long enough to measure
-        start = time.perf_counter()
-        for _ in range(number):
+    return time_fns({"fn": fn}, repeats=repeats, warmup=warmup, min_sample_s=min_sample_s,
+                    max_number=max_number)["fn"]
+
+
+def time_fns(fns: dict, *, repeats: int = 15, warmup: int = 2, min_sample_s: float = 2e-3,
+             max_number: int = 100_000) -> dict:
+    """Time several zero-argument callables *interleaved*: sample 1 of each, then sample 2 of
+    each, and so on. A change in machine load during the run then hits every candidate alike,
+    which keeps their ratio honest on a shared machine. Returns name -> :class:`Timing`."""
+    for name, fn in fns.items():
+        if not callable(fn):
+            fail("time_fns", f"fns[{name!r}] must be callable, got {type(fn).__name__}",
+                 TypeError)
+    repeats = check_int("time_fns", "repeats", repeats, min_value=1)
+    warmup = check_int("time_fns", "warmup", warmup, min_value=0)
+    check_float("time_fns", "min_sample_s", min_sample_s, low=0.0)
+    numbers = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
             fn()
-        if time.perf_counter() - start >= min_sample_s:
-            break
-        number *= 2
-    samples = np.empty(repeats)
+        number = 1
+        while number < max_number:  # grow the loop until one sample is long enough to measure
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            if time.perf_counter() - start >= min_sample_s:
+                break
+            number *= 2
+        numbers[name] = number
+    samples = {name: np.empty(repeats) for name in fns}
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         for i in range(repeats):
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples[i] = (time.perf_counter() - start) / number
+            for name, fn in fns.items():
+                number = numbers[name]
+                start = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                samples[name][i] = (time.perf_counter() - start) / number
     finally:
         if was_enabled:
             gc.enable()
-    q25, median, q75 = np.percentile(samples, [25, 50, 75])
-    return Timing(float(median), float(q25), float(q75), repeats, number)
+    timings = {}
+    for name, values in samples.items():
+        q25, median, q75 = np.percentile(values, [25, 50, 75])
+        timings[name] = Timing(float(median), float(q25), float(q75), repeats, numbers[name])
+    return timings
