@@ -118,6 +118,18 @@ def row_argmax(x):
     spin(1)
     return np.argmax(x, axis=1)
 ''',
+    # Endless recursion in double: the message must keep the RecursionError in view.
+    "recurses": '''
+import numpy as np
+
+
+def double(x, depth=0):
+    return double(x, depth + 1)
+
+
+def row_argmax(x):
+    return np.argmax(x, axis=1)
+''',
     "crash": '''
 import os
 

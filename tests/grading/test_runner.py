@@ -18,7 +18,7 @@ def statuses(exercise) -> dict:
 @pytest.fixture(scope="module")
 def graded(make_root, grade_env):
     root = make_root({"01": "stub", "02": "correct", "03": "wrong", "04": "crash",
-                      "05": "raises", "06": "syntax_error"})
+                      "05": "raises", "06": "syntax_error", "07": "recurses"})
     return by_exercise(grade(root=root, timeout=60.0, **grade_env))
 
 
@@ -76,6 +76,14 @@ def test_exception_in_student_code_is_an_error_showing_only_student_frames(grade
     assert 'File "05_fake/student.py", line 6, in helper' in message
     assert "ValueError: cannot reshape array of size 12" in message
     assert "plugin.py" not in message and "site-packages" not in message
+
+
+def test_runaway_recursion_is_shown_as_one_repeated_frame_and_the_error(graded):
+    message = graded["07_fake"].tests[0].message
+    assert 'File "07_fake/student.py", line 6, in double' in message
+    assert "[the frame above repeated" in message
+    assert message.splitlines()[-1].startswith("RecursionError: maximum recursion depth exceeded")
+    assert len(message.splitlines()) < 12
 
 
 def test_student_that_cannot_be_imported_is_an_error_on_every_test(graded):

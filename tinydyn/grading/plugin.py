@@ -50,6 +50,7 @@ from tinydyn.grading.report import (
 )
 
 _STATE = pytest.StashKey()
+MAX_FRAMES = 8  # student frames shown per failure (innermost), after collapsing repeats
 
 
 def pytest_addoption(parser):
@@ -297,18 +298,37 @@ def _failure_text(excinfo, impl_file, folder) -> str:
         frames = inside[-1:]
         header = "Raised while running:" if frames else None
     lines = [header] if header else []
-    for entry in frames:
+    runs = _collapse_repeats(frames)
+    if len(runs) > MAX_FRAMES:  # keep the innermost frames, where the error happened
+        lines.append(f"  ... ({len(runs) - MAX_FRAMES} outer frames not shown)")
+        runs = runs[-MAX_FRAMES:]
+    for entry, repeats in runs:
         where = Path(entry.path)
         lines.append(f'  File "{where.parent.name}/{where.name}", line {entry.lineno + 1}, '
                      f"in {entry.name}")
         source = linecache.getline(str(where), entry.lineno + 1).strip()
         if source:
             lines.append(f"    {source}")
+        if repeats:
+            lines.append(f"  [the frame above repeated {repeats} more times]")
     text = excinfo.exconly()
     if excinfo.errisinstance(AssertionError) and text.startswith("AssertionError: "):
         text = text[len("AssertionError: "):]
-    lines.append(text)
-    return trim("\n".join(lines))
+    # the frames are capped above, so the exception's own words always survive the trim
+    return "\n".join(lines + [trim(text)])
+
+
+def _collapse_repeats(frames) -> list:
+    """[(frame, how many identical frames follow it)]: a runaway recursion becomes one line,
+    as in Python's own tracebacks, instead of a thousand that push the error out of view."""
+    runs = []
+    for entry in frames:
+        key = (str(entry.path), entry.lineno, entry.name)
+        if runs and runs[-1][1] == key:
+            runs[-1][2] += 1
+        else:
+            runs.append([entry, key, 0])
+    return [(entry, repeats) for entry, _, repeats in runs]
 
 
 def _is_within(path, folder) -> bool:
