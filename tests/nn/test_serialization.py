@@ -9,7 +9,7 @@ import pytest
 
 import tinydyn as td
 import tinydyn.nn as nn
-from tinydyn.nn.serialization import FORMAT, load, save
+from tinydyn.nn.serialization import FORMAT, VERSION, load, save
 
 
 def model(seed=0):
@@ -48,7 +48,7 @@ def test_file_is_a_plain_npz_with_a_format_marker(tmp_path):
     save(model(), path)
     with np.load(path, allow_pickle=False) as archive:
         assert str(archive["__tinydyn_format__"]) == FORMAT
-        assert int(archive["__tinydyn_version__"]) == 1
+        assert int(archive["__tinydyn_version__"]) == VERSION
         assert "state/2.weight" in archive.files
 
 
@@ -136,9 +136,10 @@ def test_missing_file(tmp_path):
 def test_save_argument_errors(tmp_path):
     with pytest.raises(TypeError, match="save: expected a Module or a state dict"):
         save([np.ones(2)], tmp_path / "x.npz")
-    with pytest.raises(TypeError, match="save: value for 'a' must be a numpy array or Tensor, "
-                       "got list"):
-        save({"a": [1, 2]}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="save: cannot save a set at '/a': expected arrays"):
+        save({"a": {1, 2}}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match=r"save: keys must be str or int, got \(1, 2\)"):
+        save({"a": {(1, 2): np.ones(1)}}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match="save: path must be a str or os.PathLike, got int"):
         save({}, 3)
     with pytest.raises(FileNotFoundError, match="save: directory .* does not exist"):
@@ -161,3 +162,34 @@ def test_zip_entries_are_written_in_state_order(tmp_path):
     names = [n[len("state/"):-len(".npy")] for n in zipfile.ZipFile(path).namelist()
              if n.startswith("state/")]
     assert names == list(model().state_dict())
+
+
+def test_nested_checkpoint_round_trips_model_optimizer_and_numbers(tmp_path):
+    from tinydyn import optim
+
+    m = nn.Linear(4, 3, rng=np.random.default_rng(0))
+    opt = optim.Adam(m.parameters(), lr=1e-2)
+    m(td.randn(2, 4)).sum().backward()
+    opt.step()
+    path = tmp_path / "ck.npz"
+    save({"model": m.state_dict(), "optim": opt.state_dict(), "epoch": 3,
+          "losses": [0.5, 0.25], "shape": (2, 4), "note": None}, path)
+    ck = load(path)
+    assert ck["epoch"] == 3 and ck["losses"] == [0.5, 0.25] and ck["shape"] == (2, 4)
+    assert ck["note"] is None
+    fresh = nn.Linear(4, 3, rng=np.random.default_rng(1))
+    fresh.load_state_dict(ck["model"])
+    opt2 = optim.Adam(fresh.parameters(), lr=1.0)
+    opt2.load_state_dict(ck["optim"])
+    assert opt2.param_groups[0]["lr"] == 1e-2
+    for i, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            np.testing.assert_array_equal(opt2.state_dict()["state"][i][key], value)
+
+
+def test_nested_checkpoint_keeps_array_dtypes_and_int_keys(tmp_path):
+    path = tmp_path / "n.npz"
+    save({"a": {0: np.arange(3, dtype=np.int16), 1: np.float32(2.5)}}, path)
+    out = load(path)
+    assert list(out["a"]) == [0, 1]
+    assert out["a"][0].dtype == np.int16 and out["a"][1].dtype == np.float32

@@ -9,12 +9,19 @@ Atomic write: the archive goes to a temporary file in the destination's director
 to disk (fsync), and only then renamed over the destination with ``os.replace``, a single atomic
 step. A crash or error mid-save leaves any previous checkpoint intact, never a truncated one.
 
+Nested checkpoints (an optimizer's ``state_dict()``, or ``{"model": ..., "optim": ..., "epoch":
+3}``) keep every array as an entry ``state/<n>`` and the structure around them (dicts with str
+or int keys, lists, tuples, numbers, strings, None) as JSON in one more entry, ``__tinydyn_tree__``;
+:func:`load` gives back the same structure. A flat name -> array dict keeps the layout above.
+
 Loading uses ``allow_pickle=False`` (a checkpoint cannot run code) and reads everything before
 returning, so a damaged file fails with an error naming it rather than yielding half a state.
 """
 
 from __future__ import annotations
 
+import json
+import numbers
 import os
 import tempfile
 from collections import OrderedDict
@@ -29,8 +36,9 @@ from tinydyn.nn.module import Module
 __all__ = ["FORMAT", "VERSION", "load", "save"]
 
 FORMAT = "tinydyn.state_dict"
-VERSION = 1
+VERSION = 2  # 2: nested checkpoints (``__tinydyn_tree__``); version 1 files still load
 _FORMAT_KEY = "__tinydyn_format__"
+_TREE_KEY = "__tinydyn_tree__"
 _VERSION_KEY = "__tinydyn_version__"
 _PREFIX = "state/"
 
@@ -41,30 +49,82 @@ def _check_path(fn: str, path) -> str:
     return os.fspath(path)
 
 
+def _is_flat(obj) -> bool:
+    return isinstance(obj, Mapping) and all(
+        isinstance(k, str) and k and isinstance(v, (np.ndarray, Tensor)) for k, v in obj.items())
+
+
+def _array(where: str, value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.data
+    if value.dtype.hasobject:
+        fail("save", f"value for {where!r} has dtype object, which cannot be loaded without "
+             "pickle", TypeError)
+    return value
+
+
 def _arrays_to_save(obj) -> dict:
     if isinstance(obj, Module):
         obj = obj.state_dict()
     if not isinstance(obj, Mapping):
         fail("save", f"expected a Module or a state dict (mapping of name -> array), got "
              f"{type(obj).__name__}", TypeError)
-    arrays = {}
-    for key, value in obj.items():
-        if not isinstance(key, str) or not key:
-            fail("save", f"state dict keys must be non-empty strings, got {key!r}", TypeError)
-        if isinstance(value, Tensor):
-            value = value.data
-        if not isinstance(value, np.ndarray):
-            fail("save", f"value for {key!r} must be a numpy array or Tensor, got "
-                 f"{type(value).__name__}", TypeError)
-        if value.dtype.hasobject:
-            fail("save", f"value for {key!r} has dtype object, which cannot be loaded without "
-                 "pickle", TypeError)
-        arrays[_PREFIX + key] = value
-    return arrays
+    if not _is_flat(obj):
+        arrays = {}
+        tree = _encode(obj, "", arrays)
+        arrays[_TREE_KEY] = np.array(json.dumps(tree))
+        return arrays
+    return {_PREFIX + key: _array(key, value) for key, value in obj.items()}
+
+
+def _encode(value, where: str, arrays: dict):
+    """JSON for ``value``, with each array moved into ``arrays`` as ``state/<n>``."""
+    if isinstance(value, (np.ndarray, Tensor, np.generic)):
+        name = f"{len(arrays)}"
+        arrays[_PREFIX + name] = _array(where, np.asarray(value) if isinstance(
+            value, np.generic) else value)
+        return {"__array__": name}
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        items = []
+        for k, v in value.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                fail("save", f"keys must be str or int, got {k!r} at {where or 'the top'!r}",
+                     TypeError)
+            items.append([k, _encode(v, f"{where}/{k}", arrays)])
+        return {"__dict__": items}
+    if isinstance(value, (list, tuple)):
+        encoded = [_encode(v, f"{where}/{i}", arrays) for i, v in enumerate(value)]
+        return {"__tuple__": encoded} if isinstance(value, tuple) else encoded
+    fail("save", f"cannot save a {type(value).__name__} at {where or 'the top'!r}: expected "
+         "arrays, Tensors, numbers, strings, None, and dicts/lists/tuples of them", TypeError)
+
+
+def _decode(value, arrays: dict, path: str):
+    if isinstance(value, list):
+        return [_decode(v, arrays, path) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__array__" in value:
+        name = _PREFIX + value["__array__"]
+        if name not in arrays:
+            fail("load", f"{path!r} is damaged: its structure names the missing entry {name!r}")
+        return arrays[name]
+    if "__tuple__" in value:
+        return tuple(_decode(v, arrays, path) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode(v, arrays, path) for k, v in value["__dict__"]}
+    fail("load", f"{path!r} is damaged: unknown node {sorted(value)} in its structure")
 
 
 def save(obj, path) -> None:
-    """Write a Module's ``state_dict()`` (or a state dict itself) to ``path`` atomically."""
+    """Write a Module's ``state_dict()``, a state dict, or a nested checkpoint (dicts, lists and
+    tuples of arrays, Tensors, numbers, strings, None) to ``path`` atomically."""
     path = _check_path("save", path)
     arrays = _arrays_to_save(obj)
     arrays[_FORMAT_KEY] = np.array(FORMAT)
@@ -103,9 +163,9 @@ def _fsync_directory(directory: str) -> None:
 
 
 def load(path) -> OrderedDict:
-    """Read a checkpoint written by :func:`save`; returns an OrderedDict name -> numpy array,
-    ready for ``module.load_state_dict``. Raises ValueError naming ``path`` if the file is
-    truncated, corrupt, or not a tinydyn checkpoint."""
+    """Read a checkpoint written by :func:`save`: an OrderedDict name -> numpy array, ready
+    for ``module.load_state_dict`` (a nested checkpoint comes back as it was saved). Raises
+    ValueError naming ``path`` if the file is truncated, corrupt, or not a tinydyn checkpoint."""
     path = _check_path("load", path)
     if not os.path.isfile(path):
         fail("load", f"no such file: {path!r}", FileNotFoundError)
@@ -132,6 +192,17 @@ def load(path) -> OrderedDict:
     if int(version) > VERSION:
         fail("load", f"{path!r} was written by a newer tinydyn (format version {int(version)}); "
              f"this version reads up to {VERSION}")
+    tree = entries.pop(_TREE_KEY, None)
+    for name in entries:
+        if not name.startswith(_PREFIX):
+            fail("load", f"{path!r} has an unexpected entry {name!r} (state entries start with "
+                 f"{_PREFIX!r})")
+    if tree is not None:
+        try:
+            structure = json.loads(str(tree))
+        except ValueError as err:
+            fail("load", f"{path!r} is damaged: its {_TREE_KEY!r} entry is not JSON ({err})")
+        return _decode(structure, entries, path)
     state = OrderedDict()
     for name, array in entries.items():
         if not name.startswith(_PREFIX):
