@@ -1,0 +1,188 @@
+"""Train and measure Skim-RNN against the full LSTM of the same size, trained the same way.
+
+* :func:`train_skim_rnn`: a :class:`~tinydyn.dynamic.skimming.skim_rnn.SkimRNNClassifier`
+  trained with straight-through Gumbel-softmax decisions, an annealed temperature and the skim
+  penalty, with :func:`~tinydyn.dynamic.skimming.common.fit`;
+* :func:`evaluate_skim_rnn`: accuracy, FLOPs and read rate of the hard path at a threshold;
+* :func:`sweep_skim_rnn`: the benchmark contract — one trained model, one row per threshold
+  (an inference-time knob), with batch-1 and batched times of the compiled hard path;
+* :func:`run_skim_rnn_experiment`: the default configuration against the baseline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinydyn._checks import check_float, check_int, fail
+from tinydyn.data import load_task
+from tinydyn.dynamic.skimming.common import (
+    compare,
+    fit,
+    lstm_predictor,
+    make_loader,
+    time_batch1,
+    train_lstm_baseline,
+)
+from tinydyn.dynamic.skimming.skim_rnn import SkimRNNClassifier, skim_penalty
+from tinydyn.kernels.lstm import lstm_forward
+from tinydyn.measure.timing import time_fn
+from tinydyn.nn import functional as F
+from tinydyn.optim import ScalarSchedule
+
+__all__ = ["THRESHOLDS", "evaluate_skim_rnn", "run_skim_rnn_experiment", "sweep_skim_rnn",
+           "train_skim_rnn"]
+
+# p(skim) thresholds of the sweep: low skims more, 1.0 reads every token with the big cell
+THRESHOLDS = (0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 1.0)
+
+
+def train_skim_rnn(task=None, seed: int = 0, *, hidden_size: int = 64, small_size: int = 8,
+                   embed_dim: int = 32, epochs: int = 10, batch_size: int = 32,
+                   lr: float = 3e-3, gamma: float = 0.1, tau=(1.0, 0.5), hard: bool = True,
+                   time_limit: float | None = 55.0):
+    """Train a Skim-RNN classifier on ``task`` (default: ``sparse_signal`` with ``seed``).
+
+    Loss: cross-entropy + ``gamma * skim_penalty`` (mean ``-log p(skim)`` over real steps).
+    ``tau = (start, end)``: the Gumbel temperature decays geometrically from start to end
+    over the run. (The paper's ``max(0.5, exp(-1e-4 step))`` is a [recall] value in the spec
+    and would barely move over our few hundred steps; the floor 0.5 is kept.)
+    Returns ``(model, {"train": log})``; evaluate with :func:`evaluate_skim_rnn`.
+    """
+    fn = "train_skim_rnn"
+    task = load_task("sparse_signal", seed=seed) if task is None else task
+    gamma = check_float(fn, "gamma", gamma, low=0.0)
+    epochs = check_int(fn, "epochs", epochs, min_value=1)
+    if not isinstance(tau, (tuple, list)) or len(tau) != 2:
+        fail(fn, f"tau must be a pair (start, end), got {tau!r}", TypeError)
+    model = SkimRNNClassifier(task.vocab_size, task.num_classes, embed_dim, hidden_size,
+                              small_size, tau=tau[0], hard=hard,
+                              rng=np.random.default_rng(seed))
+    total = epochs * len(make_loader(task.train, batch_size, seed, False))
+    schedule = ScalarSchedule(tau[0], tau[1], steps=total, kind="exponential")
+    log = {"read_rate": []}
+
+    def loss_fn(model, tokens, mask, lengths, labels, step):
+        logits, (logp, r) = model(tokens, mask)
+        m = mask.data
+        log["read_rate"].append(float((r.data[..., 0] * m).sum() / m.sum()))
+        return F.cross_entropy(logits, labels) + gamma * skim_penalty(logp, m)
+
+    def on_step(step):
+        model.skim.tau = schedule(step)
+
+    log.update(fit(model, task, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr,
+                   seed=seed, time_limit=time_limit, on_step=on_step))
+    return model, {"train": log}
+
+
+def evaluate_skim_rnn(model, split, threshold: float = 0.5, batch_size: int = 250) -> dict:
+    """Hard-path accuracy, mean FLOPs per example and read rate on ``split`` at ``threshold``."""
+    correct, flops, reads, steps = 0, [], 0, 0
+    for tokens, _mask, lengths, labels in make_loader(split, batch_size, 0, False):
+        out = model.infer(tokens, lengths, threshold)
+        correct += int((out["logits"].argmax(1) == labels.data).sum())
+        flops.append(out["flops"])
+        steps += int(lengths.data.sum())
+        reads += int(lengths.data.sum()) - int(out["skims"].sum())
+    return {"accuracy": correct / len(split), "flops": float(np.concatenate(flops).mean()),
+            "read_rate": reads / max(1, steps)}
+
+
+def _padded(sequences):
+    lengths = np.array([len(s) for s in sequences])
+    padded = np.zeros((len(sequences), lengths.max()), np.int64)
+    for i, s in enumerate(sequences):
+        padded[i, :len(s)] = s
+    return padded, lengths
+
+
+def _lstm_batched(model, tokens, lengths):
+    """The baseline on one padded batch, through the same fused kernel as its batch-1 path."""
+    cell = model.lstm
+    x = model.embed.weight.data[tokens]
+    h0 = np.zeros((len(tokens), cell.hidden_size), x.dtype)
+    mask = np.arange(tokens.shape[1])[None] < lengths[:, None]
+    _, h, _, _ = lstm_forward(x, h0, h0, cell.weight_ih.data, cell.weight_hh.data,
+                              cell.bias.data, mask)
+    return h @ model.head.weight.data.T + model.head.bias.data
+
+
+def time_lstm(model, sequences, repeats: int = 7) -> dict:
+    """The baseline's batch-1 and batched seconds per sequence on ``sequences``."""
+    padded, lengths = _padded(sequences)
+    batched = time_fn(lambda: _lstm_batched(model, padded, lengths), repeats=repeats).median
+    return {"time_b1": time_batch1(lstm_predictor(model), sequences, repeats),
+            "time_batched": batched / len(sequences)}
+
+
+def sweep_skim_rnn(task, baseline, *, seed: int = 0, quick: bool = False, sequences=None,
+                   time_limit: float = 55.0, thresholds=THRESHOLDS, repeats: int = 7,
+                   **train_options) -> list[dict]:
+    """Train Skim-RNN once and measure it at every p(skim) threshold (the benchmark contract).
+
+    ``baseline`` = ``(model, metrics)`` of :func:`train_lstm_baseline` (not used here but for
+    the caller's comparison); ``sequences``: 1-D token arrays to time (default: the first 50
+    test sequences). ``quick``: 4 epochs and 3 thresholds. Returns one row per threshold.
+    """
+    fn = "sweep_skim_rnn"
+    if not isinstance(baseline, tuple) or len(baseline) != 2:
+        fail(fn, f"baseline must be the (model, metrics) pair of train_lstm_baseline, got "
+             f"{type(baseline).__name__}", TypeError)
+    if quick:
+        train_options.setdefault("epochs", 4)
+        thresholds = (0.1, 0.5, 0.9)
+    if sequences is None:
+        sequences = [np.asarray(task.test[i][0]) for i in range(min(50, len(task.test)))]
+    model, info = train_skim_rnn(task, seed, time_limit=time_limit, **train_options)
+    padded, lengths = _padded(sequences)
+    rows = []
+    for threshold in thresholds:
+        metrics = evaluate_skim_rnn(model, task.test, threshold)
+        timed = model.infer(padded, lengths, threshold)
+        batched = time_fn(lambda t=threshold: model.infer(padded, lengths, t),
+                          repeats=repeats).median
+        rows.append({"method": "Skim-RNN", "knob": "threshold", "value": float(threshold),
+                     "accuracy": metrics["accuracy"], "flops": metrics["flops"],
+                     "flops_timed": float(timed["flops"].mean()),
+                     "read_rate": metrics["read_rate"],
+                     "time_b1": time_batch1(model.predictor(threshold), sequences, repeats),
+                     "time_batched": batched / len(sequences),
+                     "train_seconds": info["train"]["seconds"]})
+    return rows
+
+
+def run_skim_rnn_experiment(seed: int = 0, *, threshold: float = 0.5, n_timed: int = 50,
+                            repeats: int = 7, task_name: str = "sparse_signal",
+                            task_options: dict | None = None, baseline=None,
+                            return_model: bool = False, **train_options):
+    """Train the baseline LSTM (unless given) and Skim-RNN, and compare them.
+
+    Returns ``{"lstm": {...}, "skim_rnn": {...}, "vs_lstm": compare(...), "vs_read_all":
+    {...}, "config": {...}}`` (and the trained model after it if ``return_model``): accuracy,
+    FLOPs, batch-1 and batched seconds per sequence for both. ``vs_read_all`` compares with the
+    same hard loop at threshold 1 (every token read by the big cell), which separates what
+    skimming saves from how differently the two loops are written.
+    """
+    task = load_task(task_name, seed=seed, **(task_options or {}))
+    base_model, base = train_lstm_baseline(task, seed) if baseline is None else baseline
+    model, info = train_skim_rnn(task, seed, **train_options)
+    sequences = [np.asarray(task.test[i][0]) for i in range(min(n_timed, len(task.test)))]
+    padded, lengths = _padded(sequences)
+    base = {**base, **time_lstm(base_model, sequences, repeats)}
+    results = {"lstm": base}
+    for name, t in (("skim_rnn", threshold), ("read_all", 1.0)):
+        metrics = evaluate_skim_rnn(model, task.test, t)
+        batched = time_fn(lambda t=t: model.infer(padded, lengths, t), repeats=repeats).median
+        metrics.update(time_b1=time_batch1(model.predictor(t), sequences, repeats),
+                       time_batched=batched / len(sequences),
+                       flops_timed=float(model.infer(padded, lengths, t)["flops"].mean()),
+                       train_seconds=info["train"]["seconds"])
+        results[name] = metrics
+    base_timed = float(base_model.flops(lengths).mean())
+    sk = results["skim_rnn"]
+    results["vs_lstm"] = compare(sk, base, sk["flops_timed"], base_timed)
+    results["vs_read_all"] = compare(sk, results["read_all"], sk["flops_timed"],
+                                     results["read_all"]["flops_timed"])
+    results["config"] = dict(seed=seed, threshold=threshold, task=task_name,
+                             task_options=task_options or {}, **train_options)
+    return (results, model) if return_model else results
