@@ -20,15 +20,19 @@ def _bench(args) -> int:
         argv = [sys.executable, "-m", "tinydyn.cli", *sys.argv[1:]] if args.argv is None else [
             sys.executable, "-m", "tinydyn.cli", *args.argv]
         return subprocess.run(argv, env=env).returncode
-    from tinydyn.bench import format_table, run_workloads, suites, write_results
+    from tinydyn.bench import EXPERIMENTS, format_table, run_workloads, suites, write_results
     from tinydyn.bench.harness import machine_line, pin_torch_threads
 
     pin_torch_threads()
 
+    if args.suite in EXPERIMENTS:  # an experiment (trains and measures), not timing workloads
+        import importlib
+
+        return importlib.import_module(EXPERIMENTS[args.suite]).main(args)
     available = suites()
     if args.suite not in available:
         print(f"tinydyn bench: unknown suite {args.suite!r}; choose from "
-              f"{', '.join(sorted(available))}", file=sys.stderr)
+              f"{', '.join(sorted([*available, *EXPERIMENTS]))}", file=sys.stderr)
         return 2
     print(f"tinydyn bench {args.suite} — {machine_line()}")
     rows = run_workloads(available[args.suite](), repeats=args.repeats,
@@ -55,6 +59,9 @@ def main(argv=None) -> int:
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
     bench.add_argument("--threads", type=int, default=None,
                        help="pin NumPy/BLAS, Numba and PyTorch to this many threads")
+    bench.add_argument("--quick", action="store_true",
+                       help="experiment suites (skimming): fewer epochs and knob values")
+    bench.add_argument("--seed", type=int, default=0, help="experiment suites: the seed")
     bench.set_defaults(run=_bench)
 
     from tinydyn.grading.commands import register as register_grade

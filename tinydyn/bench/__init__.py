@@ -4,6 +4,11 @@ in the same run and prints ratios (never asserted on in tests)."""
 from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloads, write_results
 
 
+# Suites that are experiments (train, then measure) rather than lists of timing workloads:
+# name -> module with ``main(args)``.
+EXPERIMENTS = {"skimming": "tinydyn.bench.skimming"}
+
+
 def suites() -> dict:
     """Suite name -> function returning its list of workloads."""
     from tinydyn.bench import engine, models
@@ -11,4 +16,5 @@ def suites() -> dict:
     return {"engine": lambda: engine.workloads() + models.workloads()}
 
 
-__all__ = ["Row", "Skip", "Workload", "format_table", "run_workloads", "suites", "write_results"]
+__all__ = ["EXPERIMENTS", "Row", "Skip", "Workload", "format_table", "run_workloads", "suites",
+           "write_results"]

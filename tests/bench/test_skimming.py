@@ -1,0 +1,160 @@
+"""`tinydyn bench skimming`: the suite's machinery with stub sweeps (nothing is trained)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tinydyn.bench import skimming
+from tinydyn.data import load_task
+from tinydyn.dynamic.skimming.common import LSTMClassifier
+
+
+@pytest.fixture(scope="module")
+def task():
+    return load_task("sparse_signal", seed=0, n_train=8, n_val=4, n_test=12, max_len=60)
+
+
+@pytest.fixture(scope="module")
+def baseline(task):
+    model = LSTMClassifier(task.vocab_size, task.num_classes, 8, 16,
+                           rng=np.random.default_rng(0))
+    lengths = np.array([len(task.test[i][0]) for i in range(len(task.test))])
+    return model, {"accuracy": 0.90, "flops": float(model.flops(lengths).mean()),
+                   "train_seconds": 0.0}
+
+
+def _stub_sweep(name, rows_spec, calls):
+    """A sweep returning fixed rows; FLOPs and time are fractions of the baseline's."""
+    def sweep(task, baseline, *, seed=0, quick=False, sequences=None, time_limit=55.0):
+        calls.append({"seed": seed, "quick": quick, "n": len(sequences),
+                      "time_limit": time_limit})
+        model, metrics = baseline
+        timed = float(model.flops(np.array([len(s) for s in sequences])).mean())
+        return [{"method": name, "knob": "k", "value": v, "accuracy": acc,
+                 "flops": frac * metrics["flops"], "flops_timed": frac * timed,
+                 "time_b1": tfrac * 1e-3, "time_batched": tfrac * 1e-3,
+                 "train_seconds": 1.0} for v, acc, frac, tfrac in rows_spec]
+    return sweep
+
+
+def _run(tmp_path, task, baseline, sweeps):
+    return skimming.run_skimming(tmp_path, sweeps=sweeps, task=task, baseline=baseline,
+                                 quick=True, seed=3, time_limit=9.0, log=None)
+
+
+def test_writes_table_json_and_both_plots(tmp_path, task, baseline):
+    calls = []
+    sweeps = {"A": _stub_sweep("A", [(0.1, 0.95, 0.2, 0.3), (0.2, 0.96, 0.4, 0.5)], calls),
+              "B": "not available (no sweep_b in somewhere)"}
+    _run(tmp_path, task, baseline, sweeps)
+    for name in ("skimming.md", "skimming.json", "skimming_flops.png", "skimming_time.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    md = (tmp_path / "skimming.md").read_text()
+    assert "![accuracy against FLOPs](skimming_flops.png)" in md
+    assert "![accuracy against batch-1 time](skimming_time.png)" in md
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| method | knob | value | accuracy % | gap (pt) | FLOPs % of LSTM")
+    assert [line.split("|")[1].strip() for line in table[1:]] == ["LSTM (baseline)", "A", "A"]
+    assert "| A | k | 0.1 | 95.0 | -5.0 | 20.0% |" in md
+    assert "- **B**: not available (no sweep_b in somewhere)." in md
+
+
+def test_sweeps_get_the_shared_sequences_and_options(tmp_path, task, baseline):
+    calls = []
+    _run(tmp_path, task, baseline, {"A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], calls)})
+    assert calls == [{"seed": 3, "quick": True, "n": 12, "time_limit": 9.0}]
+
+
+def test_json_rows_carry_ratios_against_the_lstm(tmp_path, task, baseline):
+    sweeps = {"A": _stub_sweep("A", [(0.1, 0.95, 0.25, 0.5)], [])}
+    _run(tmp_path, task, baseline, sweeps)
+    result = json.loads((tmp_path / "skimming.json").read_text())
+    base = result["baseline"]
+    assert base["method"] == "LSTM" and result["n_timed"] == 12 and base["value"] is None
+    row = result["methods"]["A"]["rows"][0]
+    assert row["flops_fraction"] == pytest.approx(0.25)
+    assert row["flop_speedup"] == pytest.approx(4.0)
+    assert row["speedup"] == pytest.approx(base["time_b1"] / 0.5e-3)
+    assert row["realisation"] == pytest.approx(row["speedup"] / 4.0)
+    assert row["accuracy_gap"] == pytest.approx(-0.05)
+
+
+def test_verdicts_say_met_or_by_how_much_missed():
+    def row(value, gap, frac, speedup, real):
+        return {"value": value, "accuracy_gap": gap, "flops_fraction": frac,
+                "speedup": speedup, "realisation": real}
+
+    v = skimming.verdicts([row(0.1, 0.005, 0.3, 2.0, 0.4), row(0.4, 0.0, 0.8, 3.0, 0.9)])
+    assert v["accuracy"]["met"] and v["accuracy"]["row"] == 0.1
+    # speed is judged on the rows meeting the accuracy target only (the first)
+    assert v["speedup"] == {"met": True, "row": 0.1, "value": 2.0, "missed_by": 0.0}
+    assert not v["realisation"]["met"]
+    assert v["realisation"]["missed_by"] == pytest.approx(0.3)
+    missed = skimming.verdicts([row(0.1, 0.03, 0.3, 1.0, 0.5)])
+    assert not missed["accuracy"]["met"]
+    assert missed["accuracy"]["missed_by"] == pytest.approx(0.02)
+    assert missed["judged_on"] == "all rows"
+
+
+def test_a_failing_sweep_is_reported_and_the_others_still_run(tmp_path, task, baseline):
+    def broken(task, baseline, **kw):
+        raise RuntimeError("boom")
+
+    sweeps = {"Broken": broken, "A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], [])}
+    result = _run(tmp_path, task, baseline, sweeps)
+    assert result["methods"]["Broken"]["status"] == "failed (RuntimeError: boom)"
+    assert result["methods"]["A"]["status"] == "ok"
+    assert "- **Broken**: failed (RuntimeError: boom)." in (tmp_path / "skimming.md").read_text()
+
+
+def test_find_sweeps_lists_vcrnn_and_names_missing_methods():
+    found = skimming.find_sweeps()
+    assert set(found) == {"VCRNN", "Skim-RNN", "LSTM-Jump"}
+    assert callable(found["VCRNN"])
+    for method, sweep in found.items():
+        assert callable(sweep) or sweep.startswith("not available"), method
+
+
+def test_cli_rejects_an_unknown_suite_and_lists_skimming(capsys):
+    from tinydyn.cli import main
+
+    assert main(["bench", "nope"]) == 2
+    assert "skimming" in capsys.readouterr().err
+
+
+# ---- the real VCRNN sweep, on a tiny task (a smoke test of the contract, not a training run) ----
+
+CONTRACT = {"method", "knob", "value", "accuracy", "flops", "flops_timed", "time_b1",
+            "time_batched", "train_seconds"}
+
+
+def test_sweep_vcrnn_returns_one_contract_row_per_ratio(task, baseline):
+    from tinydyn.dynamic.skimming.vcrnn_experiment import sweep_vcrnn
+
+    sequences = [np.asarray(task.test[i][0]) for i in range(3)]
+    rows = sweep_vcrnn(task, baseline, quick=True, sequences=sequences, ratios=(0.1, 0.3))
+    assert [(r["method"], r["knob"], r["value"]) for r in rows] == [
+        ("VCRNN", "target_ratio", 0.1), ("VCRNN", "target_ratio", 0.3)]
+    for r in rows:
+        assert CONTRACT <= set(r)
+        assert 0 <= r["accuracy"] <= 1 and r["flops"] > 0 and r["time_b1"] > 0
+
+
+def test_sweep_vcrnn_rejects_a_bad_time_limit(task, baseline):
+    from tinydyn.dynamic.skimming.vcrnn_experiment import sweep_vcrnn
+
+    with pytest.raises(ValueError, match="sweep_vcrnn.*time_limit"):
+        sweep_vcrnn(task, baseline, time_limit=0.0)
+
+
+@pytest.mark.skipif(not os.environ.get("TINYDYN_SLOW_TESTS"),
+                    reason="a real `tinydyn bench skimming --quick` (~30 s): TINYDYN_SLOW_TESTS=1")
+def test_cli_quick_run_writes_the_results(tmp_path):
+    from tinydyn.cli import main
+
+    assert main(["bench", "skimming", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "skimming.json").read_text())
+    assert result["quick"] and result["methods"]["VCRNN"]["status"] == "ok"
+    assert len(result["methods"]["VCRNN"]["rows"]) == 2
