@@ -98,6 +98,18 @@ def test_verdicts_say_met_or_by_how_much_missed():
     assert missed["judged_on"] == "all rows"
 
 
+def test_verdicts_name_a_row_only_if_it_meets_every_target_at_once():
+    def row(value, speedup, real):
+        return {"value": value, "accuracy_gap": 0.0, "flops_fraction": 0.3,
+                "speedup": speedup, "realisation": real}
+
+    # the best speed-up and the best realisation come from different rows: no single winner
+    split = skimming.verdicts([row(1, 3.0, 0.5), row(2, 1.2, 0.9)])
+    assert split["speedup"]["met"] and split["realisation"]["met"]
+    assert split["all_in_one_row"] is None
+    assert skimming.verdicts([row(1, 3.0, 0.5), row(2, 1.8, 0.9)])["all_in_one_row"] == 2
+
+
 def test_a_failing_sweep_is_reported_and_the_others_still_run(tmp_path, task, baseline):
     def broken(task, baseline, **kw):
         raise RuntimeError("boom")

@@ -19,11 +19,13 @@ Where the time goes, and what is done about it:
   steps before the loop. In the backward, ``dx``, ``dw_ih``, ``dw_hh`` and ``dbias`` are
   likewise single big matmuls over the gate gradients of all steps, after the loop.
 * Only ``h_{t-1} @ w_hh.T`` (and ``dz_t @ w_hh`` backward) must run step by step. That product
-  is small, and is written out in Numba (:func:`_matmul_nt_acc`, about as fast as one BLAS
-  thread) rather than calling BLAS, whose threads would fight NumPy's on a busy 2-core machine.
+  is small, and is written out in Numba (``matmul_nt_acc`` in :mod:`tinydyn.kernels.cell_math`,
+  about as fast as one BLAS thread) rather than calling BLAS, whose threads would fight
+  NumPy's on a busy 2-core machine.
 * ``math.exp`` and ``math.tanh`` are library calls per element, which the compiler cannot
-  vectorise; :func:`_exp_inplace` is a vectorisable float32 exp, and every nonlinearity is
-  written with it: ``sigmoid(y) = 1 / (1 + exp(-y))``, ``tanh(y) = 2 / (1 + exp(-2y)) - 1``.
+  vectorise; ``exp_inplace`` (same module) is a vectorisable float32 exp, and every
+  nonlinearity is written with it: ``sigmoid(y) = 1 / (1 + exp(-y))``,
+  ``tanh(y) = 2 / (1 + exp(-2y)) - 1``.
 * Fresh memory is expensive (the first touch of every page is a fault), so little is stored:
   tanh(c~) is recomputed in the backward rather than kept.
 
@@ -38,13 +40,13 @@ Each step loop exists twice with the same signature: ``*_numba`` (compiled) and 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from tinydyn.kernels.backend import dispatch, use_backend
+from tinydyn.kernels.cell_math import REDUCE, exp_inplace, gate_scale, matmul_nt_acc, tanh_cell
 
 __all__ = [
     "LSTMSaved", "lstm_backward", "lstm_backward_packed", "lstm_backward_steps_numba",
@@ -52,9 +54,6 @@ __all__ = [
     "lstm_forward_steps_numpy", "warmup",
 ]
 
-# Loops that sum need reassociation to be vectorised. No nnan/ninf: inputs may hold inf or
-# nan, and the results should then say so rather than be undefined.
-_REDUCE = {"reassoc", "contract", "nsz"}
 
 
 class LSTMSaved(NamedTuple):
@@ -65,117 +64,6 @@ class LSTMSaved(NamedTuple):
     gates: np.ndarray   # (T, B, 4H): i, f, g, o after their nonlinearity
     mask: np.ndarray    # (B, T) in the dtype of x
     x_tm: np.ndarray    # (T, B, I): the input, time-major
-
-
-# ---- compiled building blocks ---------------------------------------------------------------
-
-@njit(cache=True, fastmath=_REDUCE)
-def _matmul_nt_acc(a, w, out):
-    """``out += a @ w.T`` for C-contiguous a (B, K), w (N, K), out (B, N).
-
-    A block of 4 rows of ``a`` times 2 rows of ``w`` keeps 8 sums in registers: each element
-    loaded serves 2 or 4 multiply-adds, and the inner loop runs over contiguous memory, which
-    the compiler vectorises (``reassoc`` allows it to split each sum into vector lanes).
-    """
-    B, K = a.shape
-    N = w.shape[0]
-    b = 0
-    while b + 4 <= B:
-        a0, a1, a2, a3 = a[b], a[b + 1], a[b + 2], a[b + 3]
-        n = 0
-        while n + 2 <= N:
-            w0, w1 = w[n], w[n + 1]
-            s00, s10, s20, s30 = out[b, n], out[b + 1, n], out[b + 2, n], out[b + 3, n]
-            s01, s11, s21, s31 = (out[b, n + 1], out[b + 1, n + 1], out[b + 2, n + 1],
-                                  out[b + 3, n + 1])
-            for k in range(K):
-                x0, x1 = w0[k], w1[k]
-                y0, y1, y2, y3 = a0[k], a1[k], a2[k], a3[k]
-                s00 += y0 * x0
-                s10 += y1 * x0
-                s20 += y2 * x0
-                s30 += y3 * x0
-                s01 += y0 * x1
-                s11 += y1 * x1
-                s21 += y2 * x1
-                s31 += y3 * x1
-            out[b, n], out[b + 1, n], out[b + 2, n], out[b + 3, n] = s00, s10, s20, s30
-            out[b, n + 1], out[b + 1, n + 1], out[b + 2, n + 1], out[b + 3, n + 1] = (
-                s01, s11, s21, s31)
-            n += 2
-        for col in range(n, N):  # an odd last column
-            for r in range(b, b + 4):
-                s = out[r, col]
-                for k in range(K):
-                    s += a[r, k] * w[col, k]
-                out[r, col] = s
-        b += 4
-    for row in range(b, B):  # leftover rows (all of them at batch 1): four columns at a time
-        ab = a[row]
-        n = 0
-        while n + 4 <= N:
-            w0, w1, w2, w3 = w[n], w[n + 1], w[n + 2], w[n + 3]
-            s0, s1, s2, s3 = out[row, n], out[row, n + 1], out[row, n + 2], out[row, n + 3]
-            for k in range(K):
-                ak = ab[k]
-                s0 += ak * w0[k]
-                s1 += ak * w1[k]
-                s2 += ak * w2[k]
-                s3 += ak * w3[k]
-            out[row, n], out[row, n + 1], out[row, n + 2], out[row, n + 3] = s0, s1, s2, s3
-            n += 4
-        for col in range(n, N):
-            s = out[row, col]
-            for k in range(K):
-                s += ab[k] * w[col, k]
-            out[row, col] = s
-
-
-@njit(cache=True)
-def _exp_inplace(x, bits):
-    """``x = exp(x)`` on a contiguous 1-D array; ``bits`` is int32 scratch at least as long.
-
-    For float32, as vectorised math libraries do: write x = q*ln2 + r with |r| <= ln2/2,
-    approximate exp(r) by a polynomial (Cephes expf coefficients, about 1 ulp), and multiply
-    by 2**q, built directly as the float32 bit pattern (q + 127) << 23. The argument is clamped
-    to [-87, 88] so 2**q stays a normal float (sigmoid and tanh have saturated long before).
-    float64 (gradient checks) takes the exact ``math.exp``. No fastmath here: reassociating
-    ``v - q*C1 + q*C2`` would throw away the extra precision that splitting ln2 buys.
-    """
-    if x.itemsize != 4:
-        for k in range(x.size):
-            x[k] = math.exp(x[k])
-        return
-    scale = bits.view(np.float32)
-    for k in range(x.size):
-        v = min(max(x[k], np.float32(-87.0)), np.float32(88.0))
-        q = np.floor(v * np.float32(1.4426950408889634) + np.float32(0.5))
-        r = v - q * np.float32(0.693359375) + q * np.float32(2.12194440e-4)  # ln2 in 2 parts
-        p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
-        p = p * r + np.float32(8.3334519073e-3)
-        p = p * r + np.float32(4.1665795894e-2)
-        p = p * r + np.float32(1.6666665459e-1)
-        p = p * r + np.float32(5.0000001201e-1)
-        x[k] = p * r * r + r + np.float32(1.0)
-        bits[k] = (np.int32(q) + np.int32(127)) << np.int32(23)
-    for k in range(x.size):  # a second pass reads the int32 bits back as float32
-        x[k] *= scale[k]
-
-
-@njit(cache=True)
-def _tanh_cell(gates_t, c_prev, c_new, tc, bits):
-    """``c_new = f * c_prev + i * g`` and ``tc = tanh(c_new)`` for one step, (B, H) each."""
-    B, H = c_prev.shape
-    one = np.ones(1, c_prev.dtype)[0]
-    for b in range(B):
-        for j in range(H):
-            c = gates_t[b, H + j] * c_prev[b, j] + gates_t[b, j] * gates_t[b, 2 * H + j]
-            c_new[b, j] = c
-            tc[b, j] = -(one + one) * c
-    _exp_inplace(tc.reshape(B * H), bits)
-    for b in range(B):
-        for j in range(H):
-            tc[b, j] = (one + one) / (one + tc[b, j]) - one
 
 
 # ---- forward over all steps -----------------------------------------------------------------
@@ -207,12 +95,12 @@ def lstm_forward_steps_numba(mask, w_hh_s, states, cs, gates):
     bits = np.empty(B * G, np.int32)
     for t in range(T):
         z = gates[t]
-        _matmul_nt_acc(states[t], w_hh_s, z)
-        _exp_inplace(z.reshape(B * G), bits)
+        matmul_nt_acc(states[t], w_hh_s, z)
+        exp_inplace(z.reshape(B * G), bits)
         for b in range(B):
             for k in range(G):
                 z[b, k] = mul[k] / (one + z[b, k]) + add[k]
-        _tanh_cell(z, cs[t], c_new, tc, bits)
+        tanh_cell(z, cs[t], c_new, tc, bits)
         for b in range(B):
             m = mask[b, t]
             if m == one:
@@ -244,13 +132,6 @@ def lstm_forward_steps_numpy(mask, w_hh_s, states, cs, gates):
     states[T + 1] = cs[T]
 
 
-def _gate_scale(H, dtype):
-    """-1 for the sigmoid gates i, f, o and -2 for the tanh gate g (see the forward steps)."""
-    scale = np.full(4 * H, -1, dtype)
-    scale[2 * H:3 * H] = -2
-    return scale
-
-
 def lstm_forward(x, h0, c0, w_ih, w_hh, bias, mask=None):
     """Forward of a one-layer LSTM over a whole batch-first sequence.
 
@@ -269,7 +150,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, mask=None):
     H = w_hh.shape[1]
     dtype = x.dtype
     mask = np.ones((B, T), dtype) if mask is None else np.ascontiguousarray(mask, dtype=dtype)
-    scale = _gate_scale(H, dtype)
+    scale = gate_scale(H, dtype)
     x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
     gates = np.empty((T, B, 4 * H), dtype)
     np.matmul(x_tm.reshape(T * B, I), (w_ih * scale[:, None]).T,
@@ -287,7 +168,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, mask=None):
 
 # ---- backward over all steps ----------------------------------------------------------------
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True, fastmath=REDUCE)
 def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmask):
     """Walk the steps backwards; fill ``dz`` and ``dmask``, return ``(dh_0, dc_0)``.
 
@@ -310,7 +191,7 @@ def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmas
     bits = np.empty(B * H, np.int32)
     for t in range(T - 1, -1, -1):
         gt = gates[t]
-        _tanh_cell(gt, cs[t], c_new, tc, bits)
+        tanh_cell(gt, cs[t], c_new, tc, bits)
         for b in range(B):
             m = mask[b, t]
             acc = zero
@@ -330,7 +211,7 @@ def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmas
                 dc[b, j] = (one - m) * dc_j + dc_new * f
                 dh[b, j] = (one - m) * dh_j
             dmask[b, t] = acc
-        _matmul_nt_acc(dz[t], w_hh_t, dh)  # dh += dz_t @ w_hh
+        matmul_nt_acc(dz[t], w_hh_t, dh)  # dh += dz_t @ w_hh
     return dh, dc
 
 

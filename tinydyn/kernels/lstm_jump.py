@@ -31,7 +31,7 @@ from numba import njit
 
 from tinydyn._checks import check_int, fail
 from tinydyn.kernels.backend import dispatch, use_backend
-from tinydyn.kernels.lstm import _exp_inplace, _gate_scale, _matmul_nt_acc, _tanh_cell
+from tinydyn.kernels.cell_math import exp_inplace, gate_scale, matmul_nt_acc, tanh_cell
 
 __all__ = ["lstm_jump_infer", "lstm_jump_steps_numba", "lstm_jump_steps_numpy",
            "prepare_weights", "run_prepared", "warmup"]
@@ -107,14 +107,14 @@ def lstm_jump_steps_numba(tokens, lengths, table, w_ih_s, w_hh_s, bias_s, w_jump
             token = tokens[rows[a], pos[a]] if not done[a] else 0
             xb[a] = table[token]
             z[a] = bias_s
-        _matmul_nt_acc(xb[:n], w_ih_s, z[:n])
-        _matmul_nt_acc(hh[:n], w_hh_s, z[:n])
+        matmul_nt_acc(xb[:n], w_ih_s, z[:n])
+        matmul_nt_acc(hh[:n], w_hh_s, z[:n])
         zf = z[:n].reshape(n * G)
-        _exp_inplace(zf, bits)
+        exp_inplace(zf, bits)
         for a in range(n):
             for k in range(G):
                 z[a, k] = mul[k] / (one + z[a, k]) + add[k]
-        _tanh_cell(z[:n], cc[:n], c_new[:n], tc[:n], bits)
+        tanh_cell(z[:n], cc[:n], c_new[:n], tc[:n], bits)
         for a in range(n):
             for j in range(H):
                 cc[a, j] = c_new[a, j]
@@ -299,7 +299,7 @@ def lstm_jump_infer(tokens, lengths, table, w_ih, w_hh, bias, w_jump, b_jump, re
 def prepare_weights(table, w_ih, w_hh, bias, w_jump, b_jump) -> tuple:
     """The weights as the loop takes them: contiguous, LSTM rows pre-scaled (module docstring).
     An inference engine does this once; :func:`lstm_jump_infer` does it on every call."""
-    scale = _gate_scale(w_hh.shape[1], table.dtype)
+    scale = gate_scale(w_hh.shape[1], table.dtype)
     return (np.ascontiguousarray(table), np.ascontiguousarray(w_ih * scale[:, None]),
             np.ascontiguousarray(w_hh * scale[:, None]), np.ascontiguousarray(bias * scale),
             np.ascontiguousarray(w_jump), np.ascontiguousarray(b_jump))

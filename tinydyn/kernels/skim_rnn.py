@@ -31,7 +31,7 @@ from numba import njit
 
 from tinydyn._checks import check_float, fail
 from tinydyn.kernels.backend import dispatch, use_backend
-from tinydyn.kernels.lstm import _exp_inplace, _gate_scale, _matmul_nt_acc
+from tinydyn.kernels.cell_math import exp_inplace, gate_scale, matmul_nt_acc
 
 __all__ = [
     "HardWeights", "hard_weights", "skim_hard_forward", "skim_hard_numba", "skim_hard_numpy",
@@ -50,7 +50,7 @@ def _cells(z, n, H, rows, h, c, bits):
     ``h[rows[k]]`` and ``c[rows[k]]``."""
     one = z[0, 0] * 0 + 1  # 1 in z's dtype, without allocating
     two = one + one
-    _exp_inplace(z[:n].reshape(n * 4 * H), bits)
+    exp_inplace(z[:n].reshape(n * 4 * H), bits)
     for k in range(n):
         b = rows[k]
         for j in range(H):
@@ -63,7 +63,7 @@ def _cells(z, n, H, rows, h, c, bits):
             z[k, j] = -two * cj  # reuse the slot: tanh(c) = 2 / (1 + exp(-2c)) - 1
             z[k, H + j] = o
     for k in range(n):
-        _exp_inplace(z[k, :H], bits)
+        exp_inplace(z[k, :H], bits)
         b = rows[k]
         for j in range(H):
             h[b, j] = z[k, H + j] * (two / (one + z[k, j]) - one)
@@ -134,11 +134,11 @@ def skim_hard_numba(x, lengths, h, c, w_big, b_big, w_small, b_small, w_dec, b_d
             for k in range(n):
                 z[k] = bias
             if n == 1:  # batch 1 (or a lone row): its [x; h] is already contiguous
-                _matmul_nt_acc(xh[rows[0]:rows[0] + 1], w, z[:1])
+                matmul_nt_acc(xh[rows[0]:rows[0] + 1], w, z[:1])
             else:
                 for k in range(n):
                     block[k] = xh[rows[k]]
-                _matmul_nt_acc(block[:n], w, z[:n])
+                matmul_nt_acc(block[:n], w, z[:n])
             _cells(z, n, H, rows, h, c, bits)
 
 
@@ -207,7 +207,7 @@ def hard_weights(w_ih, w_hh, bias, w_ih_small, w_hh_small, bias_small, w_dec, b_
         fail(fn, f"the small cell must not be bigger than the big one, got d'={ds} > d={d}")
 
     def cell(w_x, w_h, b, H):
-        scale = _gate_scale(H, w_x.dtype)
+        scale = gate_scale(H, w_x.dtype)
         return (np.ascontiguousarray(np.concatenate([w_x, w_h], axis=1) * scale[:, None]),
                 np.ascontiguousarray(b * scale))
 

@@ -17,7 +17,7 @@ is ``[c; c[:d']]``. Columns, ``G = 4 H2 + 2`` in all::
 
 As in :mod:`tinydyn.kernels.lstm`, the gate columns arrive scaled by -1 (sigmoid gates) or -2
 (g), so that ``gate = mul / (1 + exp(z)) + add`` uses the vectorised float32 exp; the step
-products use the same blocked ``_matmul_nt_acc``. Arrays are time-major and C-contiguous.
+products use the same blocked ``matmul_nt_acc``. Arrays are time-major and C-contiguous.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from tinydyn.kernels.backend import dispatch
-from tinydyn.kernels.lstm import _exp_inplace, _matmul_nt_acc
+from tinydyn.kernels.cell_math import exp_inplace, matmul_nt_acc
 
 __all__ = ["gate_scale", "skim_soft_backward", "skim_soft_forward", "soft_backward_numba",
            "soft_backward_numpy", "soft_forward_numba", "soft_forward_numpy", "wide_order"]
@@ -76,7 +76,7 @@ def soft_forward_numba(z, w_all, ds, noise, pad, force, sampled, hard, tau, hs, 
     tbuf = np.empty(H2, z.dtype)
     for t in range(T):
         zt = z[t]
-        _matmul_nt_acc(hs[t], w_all, zt)
+        matmul_nt_acc(hs[t], w_all, zt)
         for b in range(B):  # the decision, from the unscaled logits
             l0, l1 = zt[b, 4 * H2], zt[b, 4 * H2 + 1]
             m = max(l0, l1)
@@ -95,7 +95,7 @@ def soft_forward_numba(z, w_all, ds, noise, pad, force, sampled, hard, tau, hs, 
                 y0 = one - y1
                 soft[t, b, 0], soft[t, b, 1] = y0, y1
             r[t, b, 0], r[t, b, 1] = y0, y1
-        _exp_inplace(zt.reshape(B * G), bits)  # the logit columns are not read after this
+        exp_inplace(zt.reshape(B * G), bits)  # the logit columns are not read after this
         for b in range(B):
             for k in range(4 * H2):
                 if 2 * H2 <= k < 3 * H2:
@@ -107,7 +107,7 @@ def soft_forward_numba(z, w_all, ds, noise, pad, force, sampled, hard, tau, hs, 
                 cw = zt[b, H2 + j] * c_prev + zt[b, j] * zt[b, 2 * H2 + j]
                 cws[t, b, j] = cw
                 tbuf[j] = -two * cw
-            _exp_inplace(tbuf, bits)
+            exp_inplace(tbuf, bits)
             for j in range(H2):
                 tcs[t, b, j] = two / (one + tbuf[j]) - one
             r0, r1, p = r[t, b, 0], r[t, b, 1], pad[t, b]
@@ -216,7 +216,7 @@ def soft_backward_numba(acts, w_all_t, ds, pad, sampled, tau, hs, cs, cws, tcs, 
             total = d0 + d1
             dz[t, b, 4 * H2] = d0 - math.exp(logp[t, b, 0]) * total
             dz[t, b, 4 * H2 + 1] = d1 - math.exp(logp[t, b, 1]) * total
-        _matmul_nt_acc(dz[t], w_all_t, dh)  # dh += dz_t @ w_all
+        matmul_nt_acc(dz[t], w_all_t, dh)  # dh += dz_t @ w_all
         for b in range(B):
             for j in range(d):
                 dh[b, j] += dhs[t, b, j]

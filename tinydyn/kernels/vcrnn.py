@@ -39,6 +39,7 @@ from numba import njit
 
 from tinydyn._checks import fail
 from tinydyn.kernels.backend import dispatch
+from tinydyn.kernels.cell_math import REDUCE  # lets the compiler vectorise the dot products
 
 __all__ = [
     "rnn_forward", "rnn_full_numba", "rnn_full_numpy", "rows_from_ratio", "soft_mask",
@@ -46,7 +47,6 @@ __all__ = [
     "vcrnn_soft_forward", "warmup",
 ]
 
-_REDUCE = {"reassoc", "contract", "nsz"}  # lets the compiler vectorise the dot products
 
 
 # ---- the decision ----------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def _sigmoid(s):
 
 # ---- hard inference (compiled, with NumPy twins) --------------------------------------------
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True, fastmath=REDUCE)
 def _dot(a, b):
     s = a[0] * 0
     for i in range(a.size):
@@ -157,7 +157,7 @@ def _dot(a, b):
     return s
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True, fastmath=REDUCE)
 def _matvec_rows_acc(k, w, h, out):
     """``out[:k] += w[:k] @ h``, four rows at a time: each loaded ``h[j]`` serves four rows,
     and the inner loop runs over contiguous memory, which the compiler vectorises."""
