@@ -39,7 +39,9 @@ def _bench(args) -> int:
                          log=(lambda *a: None) if args.quiet else print)
     print()
     print(format_table(rows))
-    md, js = write_results(rows, Path(args.out), args.suite)
+    # a pinned run is another measurement: keep it beside the default one, not over it
+    name = args.suite if args.threads is None else f"{args.suite}-{args.threads}-thread"
+    md, js = write_results(rows, Path(args.out), name)
     print(f"\nwrote {md} and {js}")
     print("ratio = tinydyn time / baseline time (below 1: tinydyn is faster)")
     return 0
