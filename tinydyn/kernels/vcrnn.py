@@ -209,7 +209,7 @@ def vcrnn_hard_numba(x, lengths, h, w_ih, w_hh, bias, u, v, b_s, ms, ks):
         for t in range(n):
             xt = x[b, t]
             s = b_s[0] + _dot(u, hb) + _dot(v, xt)
-            m = 1.0 / (1.0 + math.exp(-s))
+            m = 0.5 * (1.0 + math.tanh(0.5 * s))  # sigmoid that cannot overflow in Python
             k = 0
             while k < d and m * d - (k + 0.5) > 0:
                 k += 1
@@ -235,7 +235,7 @@ def vcrnn_hard_numpy(x, lengths, h, w_ih, w_hh, bias, u, v, b_s, ms, ks):
         for t in range(int(lengths[b])):
             xt = x[b, t]
             s = float(b_s[0] + u @ hb + v @ xt)
-            m = 1.0 / (1.0 + math.exp(-s))
+            m = 0.5 * (1.0 + math.tanh(0.5 * s))  # sigmoid that cannot overflow in Python
             k = int(np.count_nonzero(m * d - offsets > 0))
             hb[:k] = np.tanh(bias[:k] + w_hh[:k] @ hb + w_ih[:k] @ xt)
             ms[b, t] = m

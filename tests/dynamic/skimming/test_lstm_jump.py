@@ -155,17 +155,39 @@ def test_reinforce_gradient_is_unbiased_on_a_bandit():
         np.testing.assert_allclose(estimate, exact, atol=0.01)
 
 
+def _per_episode_gradients(theta, reward, actions, baseline, normalize=False):
+    """Each row: one episode's REINFORCE estimate of grad E[r], through reinforce_loss."""
+    M = len(actions)
+    logits = td.Tensor(np.tile(theta, (M, 1)), requires_grad=True)
+    logp = td.log_softmax(logits, -1)[np.arange(M), actions].reshape(M, 1)
+    policy, _ = reinforce_loss(logp, reward[actions], td.Tensor(np.full((M, 1), baseline)),
+                               normalize=normalize)
+    policy.backward()
+    return -M * logits.grad.data  # the loss averages over episodes and is minimised
+
+
 def test_a_baseline_reduces_the_variance_of_the_estimate():
     theta = np.array([0.2, -0.3, 0.4])
     reward = np.array([2.0, 1.0, 3.0])  # all positive: without a baseline every step pushes up
     p = np.exp(theta) / np.exp(theta).sum()
-    rng = np.random.default_rng(6)
-    a = rng.choice(3, size=20_000, p=p)
-    score = np.eye(3)[a] - p  # d log p(a) / d theta
-    plain = score * reward[a, None]
-    based = score * (reward[a, None] - p @ reward)
+    actions = np.random.default_rng(6).choice(3, size=20_000, p=p)
+    plain = _per_episode_gradients(theta, reward, actions, 0.0)
+    based = _per_episode_gradients(theta, reward, actions, float(p @ reward))
     np.testing.assert_allclose(plain.mean(0), based.mean(0), atol=0.05)
     assert based.var(0).sum() < 0.5 * plain.var(0).sum()
+
+
+def test_normalize_does_not_blow_up_advantages_that_share_a_sign():
+    # every reward +1, the baseline a near-constant 0.9: raw advantages ~0.1, all positive
+    rng = np.random.default_rng(0)
+    B = 64
+    logp = td.Tensor(np.log(np.full((B, 1), 0.5)), requires_grad=True)
+    baselines = td.Tensor(0.9 + 0.01 * rng.standard_normal((B, 1)))
+    policy, _ = reinforce_loss(logp, np.ones(B), baselines, normalize=True)
+    policy.backward()
+    per_episode = -B * logp.grad.data
+    assert abs(per_episode.mean()) < 1e-9  # centred: no net push when nothing distinguishes
+    assert np.abs(per_episode).max() < 4.0  # standardised, not divided by a tiny spread
 
 
 def test_value_loss_fits_the_baseline_and_leaves_the_policy_alone():
@@ -270,3 +292,12 @@ def test_sweep_returns_one_row_per_budget_with_the_contract_keys():
         assert keys <= set(r) and r["method"] == "LSTM-Jump" and r["knob"] == "N"
     flops = [r["flops"] for r in rows]
     assert flops == sorted(flops)  # a larger budget never reads less
+
+
+def test_flops_reject_negative_or_fractional_counts():
+    with pytest.raises(ValueError, match=r"lstm_jump_flops: n_read must hold integer counts "
+                                         r">= 0, got int64 values \[-3\]"):
+        lstm_jump_flops(np.array([-3]), np.array([0]), 4, 8, 3, 2)
+    with pytest.raises(TypeError, match=r"lstm_jump_flops: n_decisions must hold integer "
+                                        r"counts >= 0, got float64"):
+        lstm_jump_flops(np.array([3]), np.array([3.7]), 4, 8, 3, 2)

@@ -45,8 +45,17 @@ def lstm_jump_flops(n_read, n_decisions, embed_dim: int, hidden_size: int, max_j
     """FLOPs per sequence: an LSTM step per token read, the jump policy ``Linear(H, K+1)``
     per decision (the argmax/sampling over K+1 values is not counted), the head once.
     Embedding lookups are free; the baseline ``b`` is a training-only cost and not counted."""
-    n_read = np.asarray(n_read, np.int64)
-    n_decisions = np.asarray(n_decisions, np.int64)
+    fn = "lstm_jump_flops"
+    for name, size in (("embed_dim", embed_dim), ("hidden_size", hidden_size),
+                       ("max_jump", max_jump), ("num_classes", num_classes)):
+        check_int(fn, name, size, min_value=0)
+    n_read, n_decisions = np.asarray(n_read), np.asarray(n_decisions)
+    for name, counts in (("n_read", n_read), ("n_decisions", n_decisions)):
+        if counts.dtype.kind not in "iu" or (counts.size and counts.min() < 0):
+            fail(fn, f"{name} must hold integer counts >= 0, got {counts.dtype} values "
+                 f"{counts.ravel()[:5].tolist()}", TypeError if counts.dtype.kind not in "iub"
+                 else ValueError)
+    n_read, n_decisions = n_read.astype(np.int64), n_decisions.astype(np.int64)
     return (n_read * lstm_cell_flops(embed_dim, hidden_size)
             + n_decisions * linear_flops(hidden_size, max_jump + 1)
             + linear_flops(hidden_size, num_classes))
@@ -88,8 +97,10 @@ def reinforce_loss(log_probs: Tensor, rewards, baselines: Tensor, mask=None,
         rewards: (B,) reward of each episode (array or Tensor, no gradient).
         baselines: (B, J) predicted reward at each decision.
         mask: (B, J) bool, the decisions actually taken (None: all).
-        normalize: divide the advantages by their standard deviation over the batch (their
-            mean is already removed by the baseline) to keep the step size steady.
+        normalize: standardise the advantages over the decisions taken in the batch:
+            subtract their mean (a batch-level baseline on top of the learned one) and divide
+            by their standard deviation, floored at 0.01 so that nearly equal advantages are
+            not blown up. Keeps the step size steady while the learned baseline is still off.
 
     Returns:
         ``(policy, value)``: ``-mean(adv * log_probs)`` with ``adv = reward - b`` held
@@ -115,7 +126,10 @@ def reinforce_loss(log_probs: Tensor, rewards, baselines: Tensor, mask=None,
     weight = m.astype(dtype)
     adv = (r[:, None] - baselines.data) * weight
     if normalize and m.sum() > 1:
-        adv = adv / (adv[m].std() + 1e-6)
+        # Centre first: dividing by the spread alone would turn advantages that share a sign
+        # (a baseline off by a constant) into huge ones, all pushing the same way.
+        taken = adv[m]
+        adv = np.where(m, (adv - taken.mean()) / max(float(taken.std()), 0.01), 0.0)
     policy = -(log_probs * Tensor(adv.astype(dtype), _copy=False)).sum() * (1.0 / B)
     err = (Tensor(r[:, None].astype(dtype), _copy=False) - baselines) * Tensor(weight, _copy=False)
     value = (err * err).sum() * (1.0 / B)
@@ -236,6 +250,7 @@ class LSTMJump(Module):
         fit. Returns ``(loss, parts)`` with the float value of each part and the accuracy."""
         labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
         check_float("LSTMJump.loss", "policy_weight", policy_weight, low=0.0)
+        check_float("LSTMJump.loss", "value_weight", value_weight, low=0.0)
         ce = cross_entropy(out["logits"], labels)
         correct = out["logits"].data.argmax(1) == labels
         reward = np.where(correct, 1.0, -1.0)

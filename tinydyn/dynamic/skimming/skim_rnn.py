@@ -42,6 +42,7 @@ from tinydyn.autograd.ops_reduce import sum as _sum
 from tinydyn.autograd.ops_shape import cat, transpose
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
+from tinydyn.dynamic.skimming.common import token_batch
 from tinydyn.kernels.backend import dispatch
 from tinydyn.kernels.skim_rnn import (
     hard_weights,
@@ -210,6 +211,8 @@ def small_cell_flops(input_size: int, hidden_size: int, small_size: int) -> int:
 
 def decision_flops(input_size: int, hidden_size: int) -> int:
     """One step's decision: two logits on ``[x; h]``, a two-way softmax and the comparison."""
+    check_int("decision_flops", "input_size", input_size, min_value=1)
+    check_int("decision_flops", "hidden_size", hidden_size, min_value=1)
     return linear_flops(input_size + hidden_size, 2) + 4
 
 
@@ -348,14 +351,7 @@ class SkimRNNClassifier(Module):
         decisions; False at padding), ``p_skim`` (B, T), ``flops`` (B,) per sequence. Charges
         the FLOPs to any active :class:`tinydyn.measure.FlopCounter`."""
         fn = "SkimRNNClassifier.infer"
-        tokens = np.asarray(tokens.data if isinstance(tokens, Tensor) else tokens)
-        lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-        if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
-            fail(fn, f"tokens must be a (B, T) integer array, got {tokens.dtype} of shape "
-                 f"{tokens.shape}", TypeError if tokens.dtype.kind not in "iu" else ValueError)
-        if lengths.shape != (tokens.shape[0],) or lengths.dtype.kind not in "iu":
-            fail(fn, f"lengths must be a ({tokens.shape[0]},) integer array, got "
-                 f"{lengths.dtype} of shape {lengths.shape}")
+        tokens, lengths = token_batch(fn, tokens, lengths, self.embed.weight.shape[0])
         x = self.embed.weight.data[tokens]
         h, _, skims, p_skim = self.skim.hard_forward(x, lengths, threshold, weights)
         logits = h @ self.head.weight.data.T + self.head.bias.data

@@ -116,13 +116,14 @@ def time_lstm(model, sequences, repeats: int = 7) -> dict:
 
 
 def sweep_skim_rnn(task, baseline, *, seed: int = 0, quick: bool = False, sequences=None,
-                   time_limit: float = 55.0, thresholds=THRESHOLDS, repeats: int = 7,
+                   time_limit: float = 55.0, thresholds=None, repeats: int = 7,
                    **train_options) -> list[dict]:
     """Train Skim-RNN once and measure it at every p(skim) threshold (the benchmark contract).
 
     ``baseline`` = ``(model, metrics)`` of :func:`train_lstm_baseline` (not used here but for
     the caller's comparison); ``sequences``: 1-D token arrays to time (default: the first 50
-    test sequences). ``quick``: 4 epochs and 3 thresholds. Returns one row per threshold.
+    test sequences). ``thresholds``: default ``THRESHOLDS``, or 3 of them with ``quick``, which
+    also trains 4 epochs. Returns one row per threshold.
     """
     fn = "sweep_skim_rnn"
     if not isinstance(baseline, tuple) or len(baseline) != 2:
@@ -130,7 +131,8 @@ def sweep_skim_rnn(task, baseline, *, seed: int = 0, quick: bool = False, sequen
              f"{type(baseline).__name__}", TypeError)
     if quick:
         train_options.setdefault("epochs", 4)
-        thresholds = (0.1, 0.5, 0.9)
+    if thresholds is None:
+        thresholds = (0.1, 0.5, 0.9) if quick else THRESHOLDS
     if sequences is None:
         sequences = [np.asarray(task.test[i][0]) for i in range(min(50, len(task.test)))]
     model, info = train_skim_rnn(task, seed, time_limit=time_limit, **train_options)

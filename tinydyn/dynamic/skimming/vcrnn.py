@@ -44,6 +44,7 @@ from tinydyn.autograd.ops_reduce import sum as _sum
 from tinydyn.autograd.ops_shape import transpose
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
+from tinydyn.dynamic.skimming.common import token_batch
 from tinydyn.kernels.vcrnn import (
     rnn_forward,
     rows_from_ratio,
@@ -195,6 +196,8 @@ def vcrnn_flops(ks, input_size: int, hidden_size: int, mask=None, num_classes: i
     if ks.size and (ks.min() < 0 or ks.max() > d):
         fail(fn, f"ks must be in [0, hidden_size] = [0, {d}], got {ks.min()} to {ks.max()}")
     real = np.ones(ks.shape, bool) if mask is None else np.asarray(mask, bool)
+    if real.shape != ks.shape:
+        fail(fn, f"mask must have the shape of ks {ks.shape}, got {real.shape}")
     steps = real.sum(axis=1)
     rows = (ks * real).sum(axis=1)
     head = linear_flops(d, num_classes) if num_classes else 0
@@ -300,7 +303,8 @@ class VCRNNClassifier(Module):
         """Hard inference. Returns a dict: ``logits`` (B, C), ``ks`` and ``ms`` (B, T) (the
         decisions; 0 at padding), ``flops`` (B,) per sequence. Charges the FLOPs to any active
         :class:`tinydyn.measure.FlopCounter`."""
-        tokens, lengths = _token_arrays("VCRNNClassifier.infer", tokens, lengths)
+        tokens, lengths = token_batch("VCRNNClassifier.infer", tokens, lengths,
+                                      self.embed.weight.shape[0])
         x = self.embed.weight.data[tokens]
         d, dx = self.rnn.hidden_size, self.rnn.input_size
         mask = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
@@ -323,13 +327,3 @@ class VCRNNClassifier(Module):
         return {"logits": logits, "ks": ks, "ms": ms, "flops": np.asarray(flops, np.int64)}
 
 
-def _token_arrays(fn, tokens, lengths):
-    tokens = np.asarray(tokens.data if isinstance(tokens, Tensor) else tokens)
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-    if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
-        fail(fn, f"tokens must be a (B, T) integer array, got {tokens.dtype} of shape "
-             f"{tokens.shape}", TypeError if tokens.dtype.kind not in "iu" else ValueError)
-    if lengths.shape != (tokens.shape[0],) or lengths.dtype.kind not in "iu":
-        fail(fn, f"lengths must be a ({tokens.shape[0]},) integer array, got {lengths.dtype} "
-             f"of shape {lengths.shape}")
-    return tokens, lengths.astype(np.int64)
