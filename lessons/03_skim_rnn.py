@@ -63,12 +63,12 @@ from tinydyn.dynamic.skimming import (
     lstm_predictor,
     skim_rnn,
     small_cell_flops,
-    time_batch1,
     train_lstm_baseline,
     train_skim_rnn,
 )
 from tinydyn.kernels.lstm import lstm_forward
-from tinydyn.measure import format_seconds, lstm_cell_flops, time_fn
+from tinydyn.kernels.skim_rnn import skim_hard_forward
+from tinydyn.measure import format_seconds, lstm_cell_flops, time_fns
 
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
@@ -92,7 +92,13 @@ rng = np.random.default_rng(0)
 #
 # The copy is the point: the tail of the state is a memory that skimmed tokens cannot disturb,
 # and the first $d'$ dimensions are a scratchpad the small cell keeps up to date. What each step
-# costs, with the sizes used in this lesson (a multiply-add counts 2 FLOPs):
+# costs, with the sizes used in this lesson. The bulk is the matrix products, where a
+# multiply-add counts 2 FLOPs: $2 \cdot 4d\,(d_x + d)$ for the big cell, $2 \cdot 4d'\,(d_x + d)$
+# for the small one, $2 \cdot 2\,(d_x + d)$ for the decision. `tinydyn` also counts the small
+# extras, so the totals are a little higher than those products: per LSTM unit, the bias of
+# its 4 pre-activations (4 FLOPs) and the element-wise gate work (3 sigmoids, 2 tanh, 3 products
+# and 1 sum: 9 FLOPs), 13 FLOPs a unit; for the decision, its 2 biases and 4 for the two-way
+# softmax and the comparison. The breakdown is printed below the totals:
 
 # %%
 d_x, d, d_small = 32, 64, 8
@@ -105,6 +111,13 @@ print(f"  skim step (small cell):   {skim_cost:7,d} FLOPs   ({read_cost / skim_c
 print(f"  decision (every step):    {decide_cost:7,d} FLOPs")
 print(f"  best case, every token skimmed: {read_cost / (skim_cost + decide_cost):.1f}x fewer "
       f"FLOPs than reading every token")
+print("breakdown, matrix products + extras:")
+for name, cost, products, extras, rule in (
+        ("read", read_cost, 2 * 4 * d * (d_x + d), 13 * d, f"13 x {d} units"),
+        ("skim", skim_cost, 2 * 4 * d_small * (d_x + d), 13 * d_small, f"13 x {d_small} units"),
+        ("decision", decide_cost, 2 * 2 * (d_x + d), 2 + 4, "2 biases + 4")):
+    assert cost == products + extras
+    print(f"  {name:<9} {cost:7,d} = {products:7,d} + {extras:3d}   ({rule})")
 
 # %% [markdown]
 # ## 2. One skim step with Gumbel-softmax
@@ -324,9 +337,11 @@ print(f"signal tokens read: {(~out['skims'] & is_signal).sum()} of {is_signal.su
 # At inference a token is skimmed when $p_t(\text{skim}) >$ *threshold*. The argmax is
 # threshold 1/2; lower thresholds skim more, threshold 1 reads everything. One trained model
 # gives a whole curve. For each threshold we measure test accuracy, FLOPs per example (decision
-# included, `model.flops`), and the **batch-1 time** of the compiled hard path, against
-# `tinydyn`'s own fused LSTM kernel on the same sequences in the same process
-# (`time_batch1`, median of repeats).
+# included, `model.flops`), and the **batch-1 time** of the compiled hard path on 30 test
+# sequences, against `tinydyn`'s own fused LSTM kernel on the same sequences in the same
+# process. All eight candidates are timed *interleaved* (`tinydyn.measure.time_fns`: one sample
+# of each in turn, 21 rounds, the median kept), so a change in the machine's load hits them
+# alike.
 
 # %%
 timed = [np.asarray(task.test[i][0]) for i in range(30)]
@@ -334,13 +349,27 @@ timed_lengths = np.array([len(s) for s in timed])
 timed_padded = np.zeros((len(timed), timed_lengths.max()), np.int64)
 for i, s in enumerate(timed):
     timed_padded[i, :len(s)] = s
-lstm_time = time_batch1(lstm_predictor(lstm_model), timed, repeats=5)
+thresholds = (0.05, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0)
+
+
+def one_at_a_time(predict):
+    """Run ``predict`` on each timed sequence in turn: batch 1."""
+    def run():
+        for seq in timed:
+            predict(seq)
+    return run
+
+
+candidates = {"LSTM": one_at_a_time(lstm_predictor(lstm_model))}
+candidates.update({f"{t:g}": one_at_a_time(model.predictor(t)) for t in thresholds})
+batch1 = time_fns(candidates, repeats=21)
+lstm_time = batch1["LSTM"].median / len(timed)
 lstm_timed_flops = lstm_model.flops(timed_lengths).mean()
 rows = []
-for threshold in (0.05, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0):
+for threshold in thresholds:
     metrics = evaluate_skim_rnn(model, task.test, threshold)
     metrics["threshold"] = threshold
-    metrics["time_b1"] = time_batch1(model.predictor(threshold), timed, repeats=5)
+    metrics["time_b1"] = batch1[f"{threshold:g}"].median / len(timed)
     metrics["flops_timed"] = model.infer(timed_padded, timed_lengths, threshold)["flops"].mean()
     rows.append(metrics)
 print(f"{'threshold':>9} {'accuracy':>8} {'FLOPs':>10} {'read':>6} {'batch-1 time':>13} "
@@ -354,23 +383,24 @@ for m in rows:
           f"{m['read_rate']:6.1%} {format_seconds(m['time_b1']):>13} {speedup:7.2f}x "
           f"{flop_speedup:12.2f}x {speedup / flop_speedup:8.2f}")
 
+markers = "ov^<>Dp"
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for ax, key, unit in ((axes[0], "flops", "FLOPs per example"),
                       (axes[1], "time_b1", "batch-1 seconds per sequence")):
-    ax.plot([m[key] for m in rows], [m["accuracy"] for m in rows], "o-", color="tab:blue",
-            label="Skim-RNN (threshold sweep)")
-    for m in rows:
-        ax.annotate(f"{m['threshold']:g}", (m[key], m["accuracy"]), fontsize=7,
-                    textcoords="offset points", xytext=(3, 3))
+    ax.plot([m[key] for m in rows], [m["accuracy"] for m in rows], "-", color="0.7", zorder=1)
+    for m, marker, colour in zip(rows, markers, plt.cm.tab10.colors):
+        ax.plot(m[key], m["accuracy"], marker, color=colour, ms=7, zorder=2,
+                label=f"Skim-RNN, threshold {m['threshold']:g}")
     base = lstm_metrics["flops"] if key == "flops" else lstm_time
-    ax.plot([base], [lstm_metrics["accuracy"]], "s", color="black", label="full LSTM")
+    ax.plot([base], [lstm_metrics["accuracy"]], "s", color="black", ms=7, label="full LSTM")
     ax.set_xscale("log")
     ax.set_xlabel(unit + " (log)")
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8, loc="lower right")
 axes[0].set_title("accuracy against FLOPs")
 axes[1].set_title("accuracy against measured time")
-plt.tight_layout()
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+plt.tight_layout(rect=(0, 0, 0.8, 1))
 plt.show()
 
 # %% [markdown]
@@ -382,27 +412,66 @@ plt.show()
 # The **realisation ratio** (last column) is measured speed-up / FLOP speed-up: 1 would mean
 # every FLOP saved is time saved. It falls short because a skim step is small (a $4d' \times
 # (d_x + d)$ product) and its fixed costs — the decision, gathering $[x_t; h]$, the gate
-# nonlinearities, the loop itself — are a larger share of it than of a read step. The issue's
-# targets on this task are: at most 1 accuracy point below the LSTM at no more than half its
-# FLOPs; a batch-1 speed-up of at least 1.6x; a realisation ratio of at least 0.7. Here, at the
-# argmax threshold:
+# nonlinearities, the loop itself — are a larger share of it than of a read step. So the
+# ratio tends to rise with the threshold: the more tokens are read, the more of the time goes
+# to big products, which run close to their FLOP count.
+#
+# The issue's targets on this task are: at most 1 accuracy point below the LSTM at no more than
+# half its FLOPs; a batch-1 speed-up of at least 1.6x; a realisation ratio of at least 0.7.
+# The accuracy gap is LSTM minus Skim-RNN, so a negative gap means the Skim-RNN is *more*
+# accurate. Each threshold against the four targets (a value within 5% of its target is marked
+# borderline: another run could land on the other side of it):
 
 # %%
+targets = (("accuracy_gap", "gap", 1.0, "<="), ("flops_fraction", "FLOPs frac", 0.5, "<="),
+           ("speedup", "speed-up", 1.6, ">="), ("realisation", "realised", 0.7, ">="))
+long_names = {"gap": "accuracy", "FLOPs frac": "FLOPs", "speed-up": "batch-1 speed-up",
+              "realised": "realisation"}
+print("accuracy gap = LSTM - Skim-RNN in points (target <= 1); FLOPs fraction (<= 0.5); "
+      "batch-1 speed-up (>= 1.6); realisation ratio (>= 0.7)")
+print(f"{'threshold':>9} " + " ".join(f"{label:>15}" for _, label, _, _ in targets)
+      + "   verdict")
+verdicts = {}
+for m in rows:
+    v = compare({"accuracy": m["accuracy"], "time_b1": m["time_b1"]},
+                {"accuracy": lstm_metrics["accuracy"], "time_b1": lstm_time},
+                m["flops_timed"], lstm_timed_flops)
+    v["accuracy_gap"] *= 100   # in points
+    cells, missed, close = [], [], []
+    for key, label, target, sense in targets:
+        ok = v[key] <= target if sense == "<=" else v[key] >= target
+        cells.append(f"{v[key]:8.2f} {'met' if ok else 'MISSED':>6}")
+        missed += [] if ok else [label]
+        close += [label] if abs(v[key] - target) <= 0.05 * target else []
+    verdict = "all met" if not missed else "missed: " + ", ".join(missed)
+    verdict += f" (borderline: {', '.join(close)})" if close else ""
+    verdicts[m["threshold"]] = (v, missed, close)
+    print(f"{m['threshold']:9.2f} " + " ".join(cells) + f"   {verdict}")
+meeting = [t for t, (_, missed, _) in verdicts.items() if not missed]
+print("thresholds meeting all four targets in this run:",
+      ", ".join(f"{t:g}" for t in meeting) if meeting else "none")
+others_met = [t for t, (_, missed, _) in verdicts.items() if set(missed) <= {"realised"}]
+best = max(others_met, key=lambda t: verdicts[t][0]["realisation"])
+best_r = verdicts[best][0]["realisation"]
+print(f"best realisation among the rows meeting the other three targets: threshold {best:g}, "
+      f"{best_r:.2f}, " + ("met" if best_r >= 0.7 else f"MISSED by {0.7 - best_r:.2f}")
+      + (" (borderline)" if "realised" in verdicts[best][2] else ""))
 argmax = next(m for m in rows if m["threshold"] == 0.5)
-verdict = compare({"accuracy": argmax["accuracy"], "time_b1": argmax["time_b1"]},
-                  {"accuracy": lstm_metrics["accuracy"], "time_b1": lstm_time},
-                  argmax["flops_timed"], lstm_timed_flops)
-gap = 100 * verdict["accuracy_gap"]
-checks = [("accuracy gap (points, <= 1)", gap, gap <= 1),
-          ("FLOPs fraction (<= 0.5)", verdict["flops_fraction"], verdict["flops_fraction"] <= 0.5),
-          ("batch-1 speed-up (>= 1.6)", verdict["speedup"], verdict["speedup"] >= 1.6),
-          ("realisation ratio (>= 0.7)", verdict["realisation"], verdict["realisation"] >= 0.7)]
-for name, value, ok in checks:
-    print(f"  {name:<30} {value:7.2f}   {'met' if ok else 'MISSED'}")
+argmax_v = verdicts[0.5][0]
+print(f"at the argmax threshold 0.5: realisation {argmax_v['realisation']:.2f}, "
+      + ("target met" if argmax_v["realisation"] >= 0.7 else
+         f"MISSED by {0.7 - argmax_v['realisation']:.2f}"))
 
 # %% [markdown]
-# Timings move with the machine's load (this page may run beside other work), so read the
-# speed-up and the realisation ratio as this run's measurement, not a constant.
+# Read the table as this run's measurement: timings move with the machine's load, and on 300
+# test sequences one accuracy point is 3 sequences, so the gap is itself noisy. The pattern is
+# what carries over. Low thresholds save the most FLOPs and, roughly, the most time, but
+# nearly every step is a skim step, so fixed costs weigh most and the realisation ratio is
+# lowest; higher thresholds realise more of their (smaller) FLOP savings; near threshold 1 the
+# model reads almost everything, saves little and, trained to skim, loses its accuracy. The
+# realisation target can only be met in between, where the accuracy and FLOPs targets still
+# hold: the second-last line above names the best such row and by how much it meets or
+# misses 0.7.
 #
 # ## 7. Batches
 #
@@ -410,24 +479,157 @@ for name, value, ok in checks:
 # implementation would run both cells on all rows (the training computation) and save
 # nothing. `tinydyn`'s hard loop splits the live rows by decision at every step and runs
 # each group through its own cell as one blocked matrix product, so skimmed rows never pay for
-# the big cell; what is lost is that the read group is small (a few rows), so each loaded
-# weight is reused by fewer rows than in the LSTM's dense batch.
+# the big cell. Batching then helps both sides the same way: the per-step fixed costs are
+# shared by the rows, and a weight loaded once serves several rows. It helps the LSTM more
+# cleanly, though: its one product per step has all $B$ rows, while at a read rate of a few
+# percent the Skim-RNN's read group at a step is usually zero or one row, and its skim group's
+# product has only $4d'$ outputs per row. So there is no reason to expect batching to realise
+# *more* of the FLOP savings than batch 1 does, and some reason to expect less.
+#
+# A batched comparison also has a trap. The fused LSTM kernel runs every row of a padded batch
+# to the *longest* sequence (a padding step computes the cell and keeps the old state), while
+# the hard skim loop drops a row as soon as it ends. With lengths from 40 to 100 the LSTM pays
+# for a lot of padding, and the speed-up grows for a reason that has nothing to do with
+# skimming. So we count the FLOPs each side really *computes* (padding included for the LSTM)
+# and compute the realisation ratio against those, and we time three layouts of the same 30
+# sequences: one padded batch of 30; 3 batches of 10 in test order; and 3 batches of 10 sorted
+# by length, which is how a server would bucket them to cut padding. The last two differ only
+# in padding. Both sides get the same batches, through their kernels (`lstm_forward` and
+# `skim_hard_forward`, embedding lookup and head included), timed interleaved again.
 
 # %%
-def lstm_batched():
-    emb = lstm_model.embed.weight.data[timed_padded]
-    h0 = np.zeros((len(timed), d), np.float32)
-    mask = np.arange(timed_padded.shape[1])[None] < timed_lengths[:, None]
-    cell = lstm_model.lstm
-    return lstm_forward(emb, h0, h0, cell.weight_ih.data, cell.weight_hh.data, cell.bias.data,
-                        mask)
+table = lstm_model.embed.weight.data
+cell, head = lstm_model.lstm, lstm_model.head
+lstm_w = (cell.weight_ih.data, cell.weight_hh.data, cell.bias.data)
+skim_w = model.skim.hard_weights()            # laid out once, like the batch-1 predictor
+head_flops = lstm_model.flops([0])[0]         # the head alone: a sequence of 0 steps
 
 
-t_lstm_b = time_fn(lstm_batched, repeats=5).median / len(timed)
-t_skim_b = time_fn(lambda: model.infer(timed_padded, timed_lengths), repeats=5).median / len(timed)
-print(f"per sequence, all {len(timed)} in one padded batch: LSTM {format_seconds(t_lstm_b)}, "
-      f"Skim-RNN {format_seconds(t_skim_b)}: speed-up {t_lstm_b / t_skim_b:.2f}x "
-      f"(batch 1: {lstm_time / argmax['time_b1']:.2f}x)")
+def make_batches(groups):
+    """(tokens padded to the batch's longest, lengths, float mask) for each group of rows."""
+    out = []
+    for rows_ in groups:
+        lengths = timed_lengths[rows_]
+        tokens = timed_padded[rows_, :lengths.max()]
+        out.append((tokens, lengths, (np.arange(lengths.max())[None] < lengths[:, None])
+                    .astype(table.dtype)))
+    return out
+
+
+def lstm_batched(batches):
+    def run():
+        for tokens, _, mask in batches:
+            h0 = np.zeros((len(tokens), d), table.dtype)
+            _, h, _, _ = lstm_forward(table[tokens], h0, h0, *lstm_w, mask)
+            h @ head.weight.data.T + head.bias.data
+    return run
+
+
+def skim_batched(batches):
+    def run():
+        for tokens, lengths, _ in batches:
+            h0 = np.zeros((len(tokens), d), table.dtype)
+            h, *_ = skim_hard_forward(model.embed.weight.data[tokens], lengths, h0, h0, skim_w)
+            h @ model.head.weight.data.T + model.head.bias.data
+    return run
+
+
+order = np.argsort(timed_lengths, kind="stable")
+layouts = {f"1 padded batch of {len(timed)}": make_batches([np.arange(len(timed))]),
+           "3 batches of 10, test order": make_batches(np.array_split(np.arange(len(timed)), 3)),
+           "3 batches of 10, by length": make_batches(np.array_split(order, 3))}
+fns = {}
+for name, batches in layouts.items():
+    fns[("LSTM", name)] = lstm_batched(batches)
+    fns[("Skim-RNN", name)] = skim_batched(batches)
+batched = time_fns(fns, repeats=21)
+
+skim_flops = model.infer(timed_padded, timed_lengths)["flops"].sum()  # only live rows run
+lstm_real = lstm_model.flops(timed_lengths).sum()
+print(f"{'layout':<27} {'LSTM':>9} {'Skim-RNN':>9} {'speed-up':>8} {'LSTM FLOPs':>11} "
+      f"{'padding':>7} {'FLOP speed-up':>13} {'realised':>8}")
+batch_rows = [("batch 1 (section 6)", lstm_time, argmax["time_b1"], lstm_real)]
+for name, batches in layouts.items():
+    computed = sum(len(tok) * tok.shape[1] for tok, _, _ in batches) * lstm_cell_flops(d_x, d)
+    batch_rows.append((name, batched[("LSTM", name)].median / len(timed),
+                       batched[("Skim-RNN", name)].median / len(timed),
+                       computed + len(timed) * head_flops))
+summary = {}
+for name, t_lstm, t_skim, computed in batch_rows:
+    speedup, flop_speedup = t_lstm / t_skim, computed / skim_flops
+    summary[name] = (speedup, speedup / flop_speedup, computed / lstm_real)
+    print(f"{name:<27} {format_seconds(t_lstm):>9} {format_seconds(t_skim):>9} "
+          f"{speedup:7.2f}x {computed / len(timed):11,.0f} {computed / lstm_real - 1:7.0%} "
+          f"{flop_speedup:12.2f}x {speedup / flop_speedup:8.2f}")
+print(f"(times and FLOPs per sequence; FLOP speed-up = FLOPs the LSTM computes / the "
+      f"Skim-RNN's at threshold 0.5; without padding it is {lstm_real / skim_flops:.2f}x)")
+
+
+def versus(value, reference, tolerance=0.1):
+    """'above', 'below' or 'within 10% of' ``reference``."""
+    if abs(value - reference) <= tolerance * reference:
+        return "within 10% of"
+    return "above" if value > reference else "below"
+
+
+speedup_b1, realised_b1, _ = summary["batch 1 (section 6)"]
+print(f"realisation ratio against batch 1's {realised_b1:.2f}: " + "; ".join(
+    f"{name} {summary[name][1]:.2f}, {versus(summary[name][1], realised_b1)}"
+    for name in layouts))
+unsorted, bucketed = summary["3 batches of 10, test order"], summary["3 batches of 10, by length"]
+print(f"sorting the batches of 10 by length: LSTM padding {unsorted[2] - 1:.0%} -> "
+      f"{bucketed[2] - 1:.0%}, speed-up {unsorted[0]:.2f}x -> {bucketed[0]:.2f}x")
+
+# %% [markdown]
+# Two effects are mixed in the speed-up column, and the FLOP columns pull them apart.
+#
+# * **Padding.** The *padding* column is exact, not measured: the LSTM's extra work over the
+#   real steps. It is largest in the one batch of 30, where every row runs to the longest
+#   sequence, and that is how a padded batch's speed-up can exceed batch 1's: the LSTM is being
+#   run wastefully. The two layouts of 10 differ only in padding; the last line shows what
+#   sorting did to it and to the speed-up (in our runs the speed-up always fell with it).
+# * **Batching itself.** The realisation ratio against the FLOPs each side computes is not
+#   fooled by padding, and the second-last line compares it with batch 1's. In our runs it came
+#   out about the same as batch 1's or lower, never clearly higher: the skim loop's fixed costs
+#   are shared by more rows, but its small products gain less from the batch than the LSTM's
+#   dense one does. It is a ratio of two timings on a possibly busy machine, so a single run
+#   can land on either side.
+#
+# ## 8. The trade-off, measured
+#
+# Everything above in one place, at the argmax threshold (this run's numbers):
+
+# %%
+v = verdicts[0.5][0]
+speedup_sorted, realised_sorted, _ = summary["3 batches of 10, by length"]
+print(f"Skim-RNN (d = {d}, d' = {d_small}) at threshold 0.5 against the full LSTM of the same "
+      f"size, trained the same way:")
+print(f"  accuracy {argmax['accuracy']:.3f} against {lstm_metrics['accuracy']:.3f} "
+      f"(gap LSTM - Skim-RNN {v['accuracy_gap']:+.2f} points, target <= 1)")
+print(f"  FLOPs    {v['flops_fraction']:.0%} of the LSTM's ({v['flop_speedup']:.2f}x fewer), "
+      f"reading {argmax['read_rate']:.1%} of the tokens")
+print(f"  time     {v['speedup']:.2f}x faster at batch 1 (realisation {v['realisation']:.2f}); "
+      f"{speedup_sorted:.2f}x in length-sorted batches of 10 "
+      f"(realisation {realised_sorted:.2f})")
+print("  targets  " + "; ".join(
+    f"{long_names[label]} " + ("MISSED" if label in verdicts[0.5][1] else "met")
+    for _, label, _, _ in targets)
+    + (f" (short by {0.7 - v['realisation']:.2f})" if v["realisation"] < 0.7 else ""))
+
+# %% [markdown]
+# The trade-off, then. On this task the Skim-RNN learns to read the few tokens that matter
+# and skim the rest, so at the argmax threshold it spends a small fraction of the LSTM's FLOPs
+# for an accuracy no worse than the LSTM's (the gap line; on 300 test sequences a point is 3
+# of them). Part of that saving becomes time: the batch-1 speed-up is real and large, but
+# smaller than the FLOP speed-up, because a skim step is so small that its fixed costs (the
+# decision, the gather of $[x_t; h]$, the loop) weigh heavily against its small matrix
+# product. That is the realisation target the
+# verdict above checks; where it is missed, the line says by how much, and section 6 shows the
+# knob that trades it: a higher threshold reads more tokens, realises more of a smaller saving
+# and, too high, costs accuracy. Batching, measured like for like (same batches, FLOPs the
+# LSTM computes including padding), keeps a speed-up of the same order; in our runs it never
+# realised a clearly larger share of the FLOP savings than batch 1, and a padded batch's
+# bigger speed-up is the LSTM's padding, not skimming.
 
 # %% [markdown]
 # ## Exercise 03

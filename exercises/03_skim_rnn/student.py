@@ -16,8 +16,8 @@ where ``c_prev`` is the part of c the cell updates (all of it for the big cell, 
 the small one). The decision reads the same ``xh``: logits ``l = w_dec @ xh + b_dec`` with
 index 0 = read and 1 = skim, and ``p = softmax(l)``.
 
-All arrays are float64 NumPy arrays; return NumPy arrays. Check your work with
-``tinydyn grade 03`` (or ``pytest exercises/03_skim_rnn``).
+All arrays are float64 NumPy arrays; return NumPy arrays, and do not modify your inputs.
+Check your work with ``tinydyn grade 03`` (or ``pytest exercises/03_skim_rnn``).
 """
 
 import numpy as np  # noqa: F401  (you will need it)

@@ -22,6 +22,7 @@ LESSON = "lessons/03_skim_rnn.py"
 B, DX, D, DS, T = 5, 3, 6, 2, 16
 STEP_CASES = {"soft": (0.7, False), "hard": (0.5, True)}   # (tau, hard)
 THRESHOLDS = {"low": 0.25, "half": 0.5, "one": 1.0}
+SATURATED = 9   # the sequence's token with p(skim) = 1.0 exactly
 
 
 def _split(w_big, b_big, w_small, b_small, w_dec, b_dec, dx):
@@ -66,8 +67,11 @@ def make_references(seed: int) -> dict:
     """Inputs and the library's outputs, float64.
 
     Step cases: a batch of ``B`` rows with Gumbel noise, soft (tau 0.7) and straight-through
-    hard (tau 0.5); plus ``skimall`` whose noise makes every row skim (the copied tail must be
-    exactly h). Inference: one sequence of ``T`` tokens at thresholds 0.25, 0.5 and 1 (read all).
+    hard (tau 0.5, noise redrawn until some rows read and some skim, so a decision shared by
+    the whole batch is caught); plus ``skimall`` whose noise makes every row skim (the copied
+    tail must be exactly h). Inference: one sequence of ``T`` tokens at thresholds 0.25, 0.5
+    and 1 (read all); token ``SATURATED`` has p(skim) = 1.0 exactly, so at threshold 1 a
+    ``p >= threshold`` comparison skims it where the strict ``>`` reads it.
     """
     rng = np.random.default_rng(seed)
     refs = _weights(rng)
@@ -76,8 +80,11 @@ def make_references(seed: int) -> dict:
     h, c = rng.standard_normal((B, D)) * 0.5, rng.standard_normal((B, D)) * 0.5
     refs.update({"step_x": x, "step_h": h, "step_c": c})
     for name, (tau, hard) in STEP_CASES.items():
-        noise = rng.gumbel(size=(B, 2))
-        h_new, c_new, r = SOLUTION.skim_step(x, h, c, *w, noise, tau, hard)
+        while True:  # the hard case must mix reading and skimming rows (redraw until it does)
+            noise = rng.gumbel(size=(B, 2))
+            h_new, c_new, r = SOLUTION.skim_step(x, h, c, *w, noise, tau, hard)
+            if not hard or 0 < r[:, 1].sum() < B:
+                break
         refs.update({f"step_{name}_noise": noise, f"step_{name}_tau": np.array(tau),
                      f"step_{name}_hard": np.array(hard), f"step_{name}_h": h_new,
                      f"step_{name}_c": c_new, f"step_{name}_r": r})
@@ -86,6 +93,11 @@ def make_references(seed: int) -> dict:
     refs.update({"step_skimall_noise": noise, "step_skimall_h": h_new, "step_skimall_c": c_new,
                  "step_skimall_r": r})
     xs = rng.standard_normal((T, DX))
+    # one token whose decision saturates: l_skim - l_read >= 60 whatever h is (|h| < 1), so
+    # p(skim) rounds to exactly 1.0 and only a strict ``p > threshold`` reads it at threshold 1
+    dw = refs["w_dec"][1] - refs["w_dec"][0]
+    margin = 60.0 + np.abs(dw[DX:]).sum() + abs(refs["b_dec"][1] - refs["b_dec"][0])
+    xs[SATURATED] = dw[:DX] * margin / (dw[:DX] @ dw[:DX])
     h0, c0 = rng.standard_normal(D) * 0.5, rng.standard_normal(D) * 0.5
     refs.update({"seq_xs": xs, "seq_h0": h0, "seq_c0": c0})
     for name, threshold in THRESHOLDS.items():
