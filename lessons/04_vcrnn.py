@@ -28,10 +28,12 @@
 # 1. the partial update itself, on an 8-unit state;
 # 2. the scheduler, the soft mask that makes the choice trainable, and its sharpness;
 # 3. the cost model: what a step with $k$ rows costs, against a plain RNN and an LSTM;
-# 4. VCRNN trained against a plain RNN and an LSTM of the same size on the sparse-signal task;
+# 4. VCRNN trained at three target ratios, against a plain RNN and an LSTM of the same size,
+#    on the sparse-signal task;
 # 5. where it spends its computation, token by token;
-# 6. measured speed: why a 20x FLOP cut does not give a 20x faster model;
-# 7. the speed/accuracy picture, and the course's targets, met or missed.
+# 6. measured speed: why a large FLOP cut does not give an equally large speed-up;
+# 7. the Pareto plot of the three VCRNNs against the LSTM and the RNN, and the course's
+#    targets, met or missed.
 #
 # Timings on this page come from whatever machine runs it, often a small shared one. As in
 # lesson 02, we ask for one BLAS thread before NumPy is imported:
@@ -61,7 +63,6 @@ from tinydyn.dynamic.skimming import (
     lstm_predictor,
     rnn_step_flops,
     scheduler_flops,
-    time_batch1,
     vcrnn_flops,
 )
 from tinydyn.dynamic.skimming.vcrnn_experiment import (
@@ -72,7 +73,7 @@ from tinydyn.dynamic.skimming.vcrnn_experiment import (
 )
 from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.kernels.vcrnn import rows_from_ratio, soft_mask, vcrnn_hard_forward
-from tinydyn.measure import format_seconds, lstm_cell_flops, plot_pareto, time_fn
+from tinydyn.measure import format_seconds, lstm_cell_flops, plot_pareto, time_fns
 
 np.set_printoptions(precision=3, suppress=True)
 rng = np.random.default_rng(0)
@@ -91,9 +92,20 @@ lesson_start = time.perf_counter()
 # i < k_t \\ h_{t-1}[i] & i \ge k_t. \end{cases}$$
 #
 # Every recomputed row still reads *all* of $h_{t-1}$: the rows that were not updated feed the
-# ones that are. Below, an 8-unit layer takes one step with its ratio pinned (`pin=` overrides
-# the scheduler) at 0, at 3/8 and at 1. Only the leading rows move, and at $m = 1$ the step is
-# exactly the plain RNN's.
+# ones that are.
+#
+# *A note against the course's spec* (`specs/skimming.md`, written from the paper as recalled).
+# There the candidate is $\tanh\big(W (e_t \odot h_{t-1}) + U x_t + b\big)$: the mask also zeroes
+# the *columns* of the recurrent product, so a step with $k$ rows reads only the first $k$ entries
+# of $h_{t-1}$ and its recurrent product costs $2k^2$ FLOPs instead of $2kd$. `tinydyn`
+# (`tinydyn/dynamic/skimming/vcrnn.py`, which this page runs) does not truncate the columns: the
+# rows $i \ge k_t$ are the slow memory that is copied from step to step, and we let the fast rows
+# read it at every step rather than only at the rare steps that update it. It costs more per row;
+# the cost model of section 3 counts what the code does.
+#
+# Below, an 8-unit layer with a sharp mask (section 2) takes one step with its ratio pinned
+# (`pin=` overrides the scheduler) at 0, at 3/8 and at 1. Only the leading rows move, and at
+# $m = 1$ the step is exactly the plain RNN's.
 
 # %%
 d, dx = 8, 3
@@ -129,8 +141,25 @@ for pin in (0.0, 3 / 8, 1.0):
 # of the ramp: small $\lambda$ gives a gentle slope that passes gradient to $m_t$ from many rows,
 # large $\lambda$ a cliff that is almost the hard decision. Training raises $\lambda$ over time
 # (here geometrically from 1 to 10), so the model learns with a soft mask and ends up with one
-# that a hard path can reproduce. Centring the ramp on the half-integers $j + \frac12$ makes
-# $m = 0$ update nothing and $m = 1$ everything, and the mask sums to about $m d$:
+# that a hard path can reproduce.
+#
+# *A second difference from the spec*, which writes the ramp over $i = 1 \dots d$ as
+# $\sigma(\lambda(m_t d - i))$ and the hard decision as $k = \lceil m_t d \rceil$. Those two do
+# not agree with each other: a sharp ramp centred on the integers keeps the rows with
+# $i < m_t d$, which is $\lceil m_t d \rceil - 1$ rows when $m_t d$ is not an integer, and at
+# $m_t = 1$ its last row stays at $\sigma(0) = \frac12$ however large $\lambda$ is. `tinydyn`
+# centres the ramp on the half-integers, $j + \frac12 = \frac12 \dots d - \frac12$ (a shift
+# of the spec's centres by $-\frac12$), and rounds to match: a sharp mask keeps the rows with
+# $j + \frac12 < m_t d$, which is $k_t = \mathrm{clip}(\lceil m_t d - \frac12 \rceil, 0, d)$
+# rows ($m_t d$ rounded to the nearest integer, ties down), the count the hard path uses. The
+# mask sums to about $m d$, and $m = 0$ updates nothing and $m = 1$ everything, but the soft
+# mask does so only once it is sharp enough: at $m = 0$ the first row's mask is
+# $\sigma(-\lambda/2)$ (at $m = 1$ the last row's is $\sigma(\lambda/2)$), cut to exactly 0
+# (1) only when it is within $\varepsilon$ of it, i.e. for
+# $\lambda > 2\ln\frac{1-\varepsilon}{\varepsilon}$ ($\approx 9.19$ for $\varepsilon = 0.01$).
+# At the start of training ($\lambda = 1$) a ratio of 0 still updates the first rows a little;
+# by the end ($\lambda = 10$) it updates none, like the hard path, for which $m = 0$ always means
+# $k = 0$:
 
 # %%
 d, m = 32, 0.4
@@ -142,6 +171,14 @@ for lam in (0.5, 2.0, 8.0, 50.0):
           f"entries (0.01 < e < 0.99): {int(((e > 0.01) & (e < 0.99)).sum())}")
 k = int(rows_from_ratio(np.array(m), d))
 print(f"hard decision k = clip(ceil(m d - 1/2), 0, d) = {k} rows")
+eps = 0.01
+print(f"m = 0 updates no row and m = 1 every row once lambda > 2 ln((1 - eps)/eps) = "
+      f"{2 * np.log((1 - eps) / eps):.2f} (eps = {eps}):")
+for lam in (1.0, 5.0, 10.0):
+    e0 = soft_mask(np.array([0.0]), d, lam, eps)[0]
+    e1 = soft_mask(np.array([1.0]), d, lam, eps)[0]
+    print(f"  lambda {lam:>4g}: m = 0 -> first rows {e0[:3].round(3)}, mask sum {e0.sum():.3f};"
+          f"  m = 1 -> last rows {e1[-3:].round(3)}, mask sum {e1.sum():.3f}")
 axes[0].axvline(m * d - 0.5, color="gray", ls=":")
 axes[0].set(xlabel="row j", ylabel="mask $e^j$", title=f"soft mask, m = {m}, d = {d}, ε = 0")
 axes[0].legend(fontsize=8)
@@ -168,7 +205,8 @@ print("thresholded mask, λ = 2, ε = 0.05:", e_thr.round(2))
 # recomputes $k$ rows costs
 #
 # * the candidate rows: $2k(d + d_x)$ for $W_{hh}[{:}k]\,h$ and $W_{ih}[{:}k]\,x$, plus $2k$ for
-#   the bias and the tanh;
+#   the bias and the tanh (the spec's column-truncated variant would pay $2k^2$, not $2kd$, for
+#   the recurrent product);
 # * the scheduler, paid at every step whatever it decides: $2(d + d_x) + 4$.
 #
 # An LSTM step computes four gates for each of its $d$ rows, so *one LSTM row costs about four
@@ -205,8 +243,17 @@ print("vcrnn_flops:", vcrnn_flops(ks, dx, d, mask).tolist(), " by hand:", by_han
 # whose majority class is the label. A model that skims should spend on the signal and coast on
 # the filler. To keep this page under a minute we use a smaller version than the benchmark's
 # (1,000 training sequences of 50 to 100 tokens, 8 epochs); `tinydyn bench skimming` runs the
-# full size. All three models have an embedding of 32, a hidden state of 64 and the same
-# optimizer, data order and number of steps. The VCRNN's target ratio is 0.1.
+# full size. Every model has an embedding of 32, a hidden state of 64 and the same optimizer,
+# data order and number of steps (a fixed number of epochs, not a time limit, so a run repeats
+# on any machine).
+#
+# VCRNN's knob is the **target ratio** $\bar m$ of its penalty, and it is a training-time knob:
+# we train one VCRNN for each of $\bar m$ = 0.05, 0.1 and 0.2, which section 7 puts on a Pareto
+# plot. (Why not one model and an inference-time knob, such as adding a constant to the
+# scheduler's logit? The rows a trained VCRNN leaves alone are the slow memory it learned to
+# rely on; pushing $m_t$ away from what it was trained with changes what the state means, not
+# only what it costs, and nothing makes such a knob trace a sensible front.) Sections 5 and 6
+# look closely at the middle one, $\bar m = 0.1$.
 #
 # (The scheduler's bias starts at −2, a ratio of about 0.12: a choice of ours, not the
 # paper's. Starting with few rows updated means most of the state is copied from step to step,
@@ -216,11 +263,15 @@ print("vcrnn_flops:", vcrnn_flops(ks, dx, d, mask).tolist(), " by hand:", by_han
 # %%
 task = load_task("sparse_signal", seed=0, n_train=1000, n_test=500, min_len=50, max_len=100)
 config = dict(hidden_size=64, embed_dim=32, epochs=8)
+targets = (0.05, 0.1, 0.2)
 results, models, logs = {}, {}, {}
 start = time.perf_counter()
-models["VCRNN"], metrics = train_vcrnn(task, 0, target_ratio=0.1, penalty=0.2, **config)
-logs["VCRNN"] = metrics.pop("train")
-results["VCRNN"] = metrics
+for target in targets:
+    name = f"VCRNN {target:g}"
+    models[name], metrics = train_vcrnn(task, 0, target_ratio=target, penalty=0.2,
+                                        time_limit=None, **config)
+    logs[name] = metrics.pop("train")
+    results[name] = metrics
 baselines = {
     "RNN": VCRNNClassifier(task.vocab_size, task.num_classes, 32, 64, pin=1.0,
                            rng=np.random.default_rng(0)),
@@ -230,11 +281,14 @@ baselines = {
 for name, model in baselines.items():
     logs[name] = train_classifier(model, task, epochs=config["epochs"], seed=0)
     models[name], results[name] = model, evaluate(model, task.test)
-print(f"trained three models in {time.perf_counter() - start:.1f} s")
+print(f"trained {len(models)} models in {time.perf_counter() - start:.1f} s")
+print(f"  {'model':<10} {'test accuracy':>13} {'FLOPs per sequence':>19} {'rows updated':>13}")
 for name, r in results.items():
-    print(f"  {name:<6} test accuracy {r['accuracy']:.3f}   mean FLOPs per sequence "
-          f"{r['flops']:>12,.0f}   training {logs[name]['seconds']:.1f} s")
-print(f"VCRNN mean ratio of rows updated: {results['VCRNN']['ratio']:.3f} (target 0.1)")
+    rows = f"{r['ratio']:.3f}" if "ratio" in r else "1 (all)"
+    print(f"  {name:<10} {r['accuracy']:>13.3f} {r['flops']:>19,.0f} {rows:>13}")
+print("(VCRNN x: target ratio x; 'rows updated' is the mean fraction of the state recomputed "
+      "per step on the hard path)")
+main = "VCRNN 0.1"  # the model sections 5 and 6 study
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -245,13 +299,16 @@ def smooth(values, width=10):
 
 
 for name, log in logs.items():
-    axes[0].plot(smooth(log["loss"]), label=name)
+    axes[0].plot(smooth(log["loss"]), label=name, lw=1)
 axes[0].set(xlabel="step", ylabel="training loss (smoothed)", title="loss")
-axes[0].legend()
-axes[1].plot(logs["VCRNN"]["ratio"], color="tab:blue")
-axes[1].axhline(0.1, color="gray", ls=":", label="target 0.1")
-axes[1].set(xlabel="step", ylabel="mean $m_t$ in the batch", title="VCRNN computation ratio")
-axes[1].legend()
+axes[0].legend(fontsize=8)
+for target, color in zip(targets, ("tab:blue", "tab:orange", "tab:green")):
+    axes[1].plot(logs[f"VCRNN {target:g}"]["ratio"], color=color, lw=1,
+                 label=f"VCRNN {target:g}")
+    axes[1].axhline(target, color=color, ls=":")
+axes[1].set(xlabel="step", ylabel="mean $m_t$ in the batch",
+            title="VCRNN computation ratio (dotted: targets)")
+axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -268,7 +325,7 @@ tokens_show = [np.asarray(task.test[i][0]) for i in range(n_show)]
 signal_positions = task.test.meta["signal_positions"]
 width = max(len(t) for t in tokens_show)
 padded_show = np.stack([np.pad(t, (0, width - len(t))) for t in tokens_show])
-out = models["VCRNN"].infer(padded_show, np.array([len(t) for t in tokens_show]))
+out = models[main].infer(padded_show, np.array([len(t) for t in tokens_show]))
 strip = np.where(np.arange(width)[None] < np.array([len(t) for t in tokens_show])[:, None],
                  out["ks"] / 64, np.nan)
 fig, ax = plt.subplots(figsize=(10, 2.6))
@@ -289,12 +346,14 @@ for i in range(len(task.test)):
     tokens_all.append(np.asarray(task.test[i][0]))
 lengths_all = np.array([len(t) for t in tokens_all])
 padded_all = np.stack([np.pad(t, (0, lengths_all.max() - len(t))) for t in tokens_all])
-out_all = models["VCRNN"].infer(padded_all, lengths_all)
+out_all = models[main].infer(padded_all, lengths_all)
 is_signal = np.zeros(padded_all.shape, bool)
 for row, positions in enumerate(signal_positions):
     is_signal[row, positions[positions >= 0]] = True
 real = np.arange(padded_all.shape[1])[None] < lengths_all[:, None]
-after = np.roll(is_signal, 1, axis=1) & real & ~is_signal
+after = np.zeros_like(is_signal)  # the token right after a signal (shift, no wrap-around)
+after[:, 1:] = is_signal[:, :-1]
+after &= real & ~is_signal
 print(f"mean rows updated at signal tokens:        {out_all['ks'][is_signal].mean():5.2f} of 64")
 print(f"mean rows updated on the token after one:  {out_all['ks'][after].mean():5.2f} of 64")
 print(f"mean rows updated at other filler tokens:  "
@@ -305,32 +364,44 @@ print(f"mean rows updated at other filler tokens:  "
 #
 # The cost model promises a lot. The hard path (`tinydyn.kernels.vcrnn`) is a compiled loop
 # that computes only $k_t$ rows at each step, so we can check. Each model's batch-1 inference
-# path is timed on the same 50 test sequences, one after the other (the LSTM on tinydyn's own
-# fused LSTM kernel, the plain RNN on a loop written exactly like VCRNN's with $k = d$ and no
-# scheduler). The **realisation ratio** is the measured speed-up divided by the FLOP speed-up:
-# 1 means the runtime delivers every FLOP saved.
+# path is timed on the same 50 test sequences (the LSTM on tinydyn's own fused LSTM kernel, the
+# plain RNN on a loop written exactly like VCRNN's with $k = d$ and no scheduler). The five
+# models are timed *interleaved* (`tinydyn.measure.time_fns`: one sample of each in turn, 15
+# rounds; the median is kept and ± is the interquartile spread), so a change in the machine's
+# load hits them all alike. The **realisation ratio** is the measured speed-up divided by the
+# FLOP speed-up: 1 means the runtime delivers every FLOP saved.
 
 # %%
 sequences = tokens_all[:50]
 lengths = lengths_all[:50]
-predictors = {"VCRNN": vcrnn_predictor(models["VCRNN"]),
-              "RNN": vcrnn_predictor(models["RNN"], full=True),
-              "LSTM": lstm_predictor(models["LSTM"])}
-for name, predict in predictors.items():
-    results[name]["time_b1"] = time_batch1(predict, sequences, repeats=7)
-timed_flops = {"VCRNN": models["VCRNN"].infer(padded_all[:50, :lengths.max()],
-                                                 lengths)["flops"].sum(),
-               "RNN": models["RNN"].infer(padded_all[:50, :lengths.max()], lengths)["flops"].sum(),
-               "LSTM": models["LSTM"].flops(lengths).sum()}
-print(f"{'model':<6} {'batch-1 time':>13} {'FLOPs (50 seq)':>15}")
-for name in predictors:
-    print(f"{name:<6} {format_seconds(results[name]['time_b1']):>13} {timed_flops[name]:>15,}")
+padded_timed = padded_all[:50, :lengths.max()]
+predictors = {name: vcrnn_predictor(models[name]) for name in results if "VCRNN" in name}
+predictors["RNN"] = vcrnn_predictor(models["RNN"], full=True)
+predictors["LSTM"] = lstm_predictor(models["LSTM"])
+
+
+def batch1(predict):
+    def run():
+        for seq in sequences:
+            predict(seq)
+    return run
+
+
+timings = time_fns({name: batch1(p) for name, p in predictors.items()}, repeats=15, warmup=1)
+timed_flops = {name: int(models[name].infer(padded_timed, lengths)["flops"].sum())
+               for name in predictors if name != "LSTM"}
+timed_flops["LSTM"] = int(models["LSTM"].flops(lengths).sum())
+print(f"{'model':<10} {'batch-1 time per sequence':>26} {'FLOPs (50 seq)':>15}")
+for name, timing in timings.items():
+    results[name]["time_b1"] = timing.median / len(sequences)
+    spread = f"±{100 * timing.spread:.0f}%"
+    print(f"{name:<10} {format_seconds(results[name]['time_b1']):>20} {spread:>5} "
+          f"{timed_flops[name]:>15,}")
 versus = {}
 for base in ("RNN", "LSTM"):
-    versus[base] = compare(results["VCRNN"], results[base], timed_flops["VCRNN"],
-                           timed_flops[base])
+    versus[base] = compare(results[main], results[base], timed_flops[main], timed_flops[base])
     v = versus[base]
-    print(f"VCRNN vs {base:<4}: FLOP speed-up {v['flop_speedup']:5.2f}x, measured speed-up "
+    print(f"{main} vs {base:<4}: FLOP speed-up {v['flop_speedup']:5.2f}x, measured speed-up "
           f"{v['speedup']:5.2f}x, realisation {v['realisation']:.2f}")
 
 # %% [markdown]
@@ -341,26 +412,26 @@ for base in ("RNN", "LSTM"):
 # products, the loop, and reading the token's embedding. Below, the hard kernel runs one long
 # sequence with its scheduler pinned (zero weights, a chosen bias) to a given $k$; the time per
 # step is a straight line $a + b\,k$, and $a$, the price of deciding, is not small next to
-# $b\,k$ when $k$ is about 6.
+# $b\,k$ at the few rows the trained model updates on average (the share is printed below).
 #
 # **A cheaper cell per row, but not a faster one per FLOP.** An LSTM row is about four RNN rows
 # of arithmetic, so against the LSTM a quarter of the FLOP saving comes from the cell alone.
 # Time does not follow: the LSTM kernel computes its four gates with one fused, blocked matrix
 # product that keeps the vector units busy, while the VCRNN kernel walks a variable number of
 # rows with dot products, a loop that does fewer FLOPs per nanosecond. Below, the two steps at
-# full width are compared: the LSTM step does about four times the FLOPs of a full VCRNN step in
-# only a little more time.
+# full width are compared: the LSTM step does about four times the FLOPs of a full VCRNN step,
+# and the printed ratio of their times shows how far from four times the time that is.
 
 # %%
 T = 400
 d, dx = 64, 32
-weights = models["VCRNN"].rnn
+weights = models[main].rnn
 w_ih, w_hh, b = (weights.weight_ih.data, weights.weight_hh.data, weights.bias.data)
 x_long = rng.normal(size=(1, T, dx)).astype(np.float32)
 h_start = np.zeros((1, d), np.float32)
 zeros_d, zeros_x = np.zeros(d, np.float32), np.zeros(dx, np.float32)
 ks_grid = np.array([0, 4, 8, 16, 32, 48, 64])
-per_step = []
+step_fns = {}
 for k in ks_grid:
     logit = -30.0 if k == 0 else 30.0 if k == d else np.log(k / (d - k))
     b_s = np.array([logit], np.float32)
@@ -370,13 +441,14 @@ for k in ks_grid:
                                   zeros_x, b_s)
 
     assert (run()[2] == k).all()
-    per_step.append(time_fn(run, repeats=7).median / T)
-per_step = np.array(per_step)
-slope, intercept = np.polyfit(ks_grid, per_step, 1)
+    step_fns[int(k)] = run
 lstm_cell = models["LSTM"].lstm
 lstm_w = (lstm_cell.weight_ih.data, lstm_cell.weight_hh.data, lstm_cell.bias.data)
-lstm_step_time = time_fn(lambda: lstm_forward(x_long, h_start, h_start, *lstm_w),
-                         repeats=7).median / T
+step_fns["LSTM"] = lambda: lstm_forward(x_long, h_start, h_start, *lstm_w)
+step_times = time_fns(step_fns, repeats=15)  # interleaved, like the models above
+per_step = np.array([step_times[int(k)].median / T for k in ks_grid])
+lstm_step_time = step_times["LSTM"].median / T
+slope, intercept = np.polyfit(ks_grid, per_step, 1)
 print(f"hard VCRNN step: {1e9 * intercept:.0f} ns fixed + {1e9 * slope:.1f} ns per row "
       f"(k = 64: {1e9 * per_step[-1]:.0f} ns)")
 print(f"LSTM step (fused kernel): {1e9 * lstm_step_time:.0f} ns = "
@@ -385,12 +457,12 @@ print(f"LSTM step (fused kernel): {1e9 * lstm_step_time:.0f} ns = "
       f"its FLOPs")
 print(f"FLOPs per nanosecond: LSTM kernel {lstm_cell_flops(dx, d) / (1e9 * lstm_step_time):.1f}, "
       f"VCRNN kernel per extra row {rnn_step_flops(dx, d, 1) / (1e9 * slope):.1f}")
-k_mean = results["VCRNN"]["ratio"] * d
+k_mean = results[main]["ratio"] * d
 fixed_share = intercept / (intercept + slope * k_mean)
+step_flops_mean = scheduler_flops(dx, d) + rnn_step_flops(dx, d, 1) * k_mean
 print(f"at the trained mean of {k_mean:.1f} rows, the fixed part is {100 * fixed_share:.0f}% of "
       f"a step's time, while the scheduler is "
-      f"{100 * scheduler_flops(dx, d) / (scheduler_flops(dx, d) + rnn_step_flops(dx, d, 6)):.0f}"
-      f"% of a 6-row step's FLOPs")
+      f"{100 * scheduler_flops(dx, d) / step_flops_mean:.0f}% of the step's FLOPs")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(ks_grid, 1e9 * per_step, "o-", label="hard VCRNN step (measured)")
 ax.plot(ks_grid, 1e9 * (intercept + slope * ks_grid), ":", color="tab:blue", label="fit a + b k")
@@ -409,55 +481,82 @@ plt.show()
 # FLOPs, but a much larger share of its time — the fixed part $a$ at every $k$, and a slope $b$
 # steeper than the LSTM's time per FLOP. Against the plain RNN, run by a loop written exactly
 # like VCRNN's, only the fixed part is left, and the realisation ratio is correspondingly
-# higher (section 6's first table).
+# higher (the first table of this section).
 #
 # ## 7. The speed/accuracy picture
 #
-# One point per model, on both axes the course uses: FLOPs and measured batch-1 time. (The
-# benchmark sweeps VCRNN's target ratio and draws a front; here one target is enough to see
-# where it lands.)
+# The three VCRNNs of section 4 (target ratios 0.05, 0.1, 0.2) against the full LSTM and the
+# plain RNN, on both axes the course uses: FLOPs per test sequence and the measured batch-1 time
+# of section 6. The line joins the VCRNN points that no other VCRNN beats on both cost and
+# accuracy (its Pareto front); the faint dots are the ones it leaves out.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-points_flops = {name: ([r["flops"]], [r["accuracy"]]) for name, r in results.items()}
-points_time = {name: ([1e3 * r["time_b1"]], [r["accuracy"]]) for name, r in results.items()}
-plot_pareto(points_flops, xlabel="FLOPs per sequence", ax=axes[0], title="accuracy vs FLOPs")
-plot_pareto(points_time, xlabel="batch-1 ms per sequence", ax=axes[1],
-            title="accuracy vs batch-1 time")
-plt.tight_layout()
+vc_names = [f"VCRNN {t:g}" for t in targets]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for ax, key, scale, label in ((axes[0], "flops", 1.0, "FLOPs per sequence"),
+                              (axes[1], "time_b1", 1e3, "batch-1 ms per sequence")):
+    plot_pareto({"VCRNN (target ratio swept)": ([scale * results[n][key] for n in vc_names],
+                                                [results[n]["accuracy"] for n in vc_names]),
+                 "plain RNN": ([scale * results["RNN"][key]], [results["RNN"]["accuracy"]]),
+                 "full LSTM": ([scale * results["LSTM"][key]], [results["LSTM"]["accuracy"]])},
+                xlabel=label + " (log)", ax=ax, title=f"accuracy vs {label.split(' per')[0]}")
+    for target, n in zip(targets, vc_names):
+        ax.annotate(f"target {target:g}", (scale * results[n][key], results[n]["accuracy"]),
+                    fontsize=7, textcoords="offset points", xytext=(4, -10))
+    ax.get_legend().remove()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+plt.tight_layout(rect=(0, 0.07, 1, 1))
 plt.show()
 
-gap = results["LSTM"]["accuracy"] - results["VCRNN"]["accuracy"]
-fraction = results["VCRNN"]["flops"] / results["LSTM"]["flops"]
-v = versus["LSTM"]
-targets = [("accuracy within 1 point of the LSTM at <= 50% of its FLOPs",
-            gap <= 0.01 and fraction <= 0.5,
-            f"gap {100 * gap:+.1f} points at {100 * fraction:.1f}% of the FLOPs"),
-           ("batch-1 speed-up >= 1.6x over the fused LSTM kernel", v["speedup"] >= 1.6,
-            f"{v['speedup']:.2f}x"),
-           ("realisation ratio >= 0.7", v["realisation"] >= 0.7,
-            f"{v['realisation']:.2f} (missed by {max(0, 0.7 - v['realisation']):.2f})")]
-for label, met, detail in targets:
-    print(f"{'met   ' if met else 'MISSED'}  {label}: {detail}")
+# %% [markdown]
+# The issue's targets on this task, against the full LSTM: at most 1 accuracy point below it
+# while spending at most half its FLOPs (test-set means); a measured batch-1 speed-up of at least
+# 1.6x; a realisation ratio of at least 0.7 (both on the 50 timed sequences). For every swept
+# point:
+
+# %%
+def verdict(value, limit, higher_is_better, unit=""):
+    ok = value >= limit if higher_is_better else value <= limit
+    return f"{value:.2f}{unit} " + ("met" if ok else f"MISSED by {abs(value - limit):.2f}{unit}")
+
+
+print(f"{'model':<10} {'accuracy gap, points (<= 1)':>30} {'FLOPs / LSTM (<= 0.5)':>24} "
+      f"{'speed-up (>= 1.6x)':>22} {'realisation (>= 0.7)':>22}")
+for n in vc_names:
+    v = compare(results[n], results["LSTM"], timed_flops[n], timed_flops["LSTM"])
+    gap = 100 * (results["LSTM"]["accuracy"] - results[n]["accuracy"])
+    fraction = results[n]["flops"] / results["LSTM"]["flops"]
+    print(f"{n:<10} {verdict(gap, 1.0, False):>30} {verdict(fraction, 0.5, False):>24} "
+          f"{verdict(v['speedup'], 1.6, True, 'x'):>22} "
+          f"{verdict(v['realisation'], 0.7, True):>22}")
 print(f"\nthis page ran in {time.perf_counter() - lesson_start:.0f} s")
 
 # %% [markdown]
 # What to take away:
 #
-# * On this page VCRNN matches or beats the LSTM's accuracy while spending a few per cent of its
-#   FLOPs: the signal is sparse, and a state that is mostly *copied* from step to step keeps it
-#   well. (Both baselines train in the same number of steps; with more training the LSTM would
-#   close some of the gap.)
-# * The speed-up at batch 1 is real, and comfortably above the course's 1.6x target.
-# * The realisation ratio is not: against the LSTM the runtime delivers a small fraction of the
-#   FLOP saving (0.7 was the target). Part of the FLOP saving is the cheaper cell — an RNN row is
-#   a quarter of an LSTM row in FLOPs, but the fused LSTM kernel runs its FLOPs several times
-#   faster than the row-by-row VCRNN loop — and each step keeps a fixed cost (the scheduler,
-#   the loop, the embedding lookup) that no choice of $k$ removes. A FLOP count that leaves out
-#   the decision-maker, or assumes time proportional to FLOPs, would have promised far more.
-#   This is why the course measures both. (Closing the gap would take a VCRNN kernel as
-#   efficient per FLOP as the LSTM's — blocking several rows' dot products with SIMD — and
-#   less work outside the rows; the fixed part bounds what any kernel can do at small $k$.)
+# * The knob is coarse. The penalty pulls the mean ratio *towards* its target while the task loss
+#   pulls it wherever the task wants, and in 8 epochs it does not get there (section 4's table and
+#   ratio plot): in this run the ratios reached lie closer together than the targets, so the three
+#   models span a narrow range of FLOPs, all a few per cent of the LSTM's, far within the FLOP
+#   target. Accuracy does not move smoothly with the target either: each point is a separately
+#   trained model, and on this small task VCRNN's training is sensitive to its target and length
+#   (the notes of `sweep_vcrnn`, the benchmark's VCRNN sweep, report the same at full size), so the
+#   front is jagged, not the smooth curve of lesson 03's threshold, which moves *one* trained model.
+#   Where a point meets the accuracy target (the verdict above), the reason is the task: the signal
+#   is sparse, and a state that is mostly *copied* from step to step keeps it well. The LSTM trains
+#   for the same number of steps; with more training it might close some of a gap in its disfavour.
+# * The speed-up at batch 1 is real at every swept point; the verdict lines above compare it with
+#   the course's 1.6x target. It moves with the machine's load (all the more on a shared machine:
+#   see the spreads in section 6), so read it as this run's measurement, not a constant.
+# * The realisation ratio is not, at any point: against the LSTM the runtime delivers a small
+#   fraction of the FLOP saving (0.7 was the target). Part of the FLOP saving is the cheaper cell —
+#   an RNN row is a quarter of an LSTM row in FLOPs, but the fused LSTM kernel runs its FLOPs faster
+#   than the row-by-row VCRNN loop (section 6 prints by how much) — and each step keeps a fixed cost
+#   (the scheduler, the loop, the embedding lookup) that no choice of $k$ removes. A FLOP count that
+#   leaves out the decision-maker, or assumes time proportional to FLOPs, would have promised far
+#   more. This is why the course measures both. (Closing the gap would take a VCRNN kernel as
+#   efficient per FLOP as the LSTM's — blocking several rows' dot products with SIMD — and less work
+#   outside the rows; the fixed part bounds what any kernel can do at small $k$.)
 #
 # `tinydyn bench skimming` runs the full-size version of this comparison, sweeping the target
 # ratio, next to Skim-RNN and LSTM-Jump.
