@@ -31,11 +31,12 @@ import numpy as np
 
 from tinydyn.dynamic.skimming.common import (
     compare,
+    lstm_batched,
     lstm_predictor,
+    pad_tokens,
     time_batch1,
     train_lstm_baseline,
 )
-from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.measure.timing import time_fn
 
 __all__ = ["METHODS", "TARGETS", "find_sweeps", "format_markdown", "measure_baseline",
@@ -74,27 +75,11 @@ def find_sweeps() -> dict:
     return found
 
 
-def _padded(sequences):
-    lengths = np.array([len(s) for s in sequences], np.int64)
-    padded = np.stack([np.pad(np.asarray(s), (0, lengths.max() - len(s))) for s in sequences])
-    return padded, lengths
-
-
-def _lstm_batched(model, padded, lengths):
-    x = model.embed.weight.data[padded]
-    cell = model.lstm
-    h0 = np.zeros((len(padded), cell.hidden_size), x.dtype)
-    mask = np.arange(padded.shape[1])[None] < lengths[:, None]
-    _, h, _, _ = lstm_forward(x, h0, h0, cell.weight_ih.data, cell.weight_hh.data,
-                              cell.bias.data, mask)
-    return h @ model.head.weight.data.T + model.head.bias.data
-
-
 def measure_baseline(baseline, sequences, repeats: int = 7) -> dict:
     """The LSTM's row: its metrics plus batch-1 and batched time and FLOPs on ``sequences``."""
     model, metrics = baseline
-    padded, lengths = _padded(sequences)
-    batched = time_fn(partial(_lstm_batched, model, padded, lengths), repeats=repeats)
+    padded, lengths = pad_tokens(sequences)
+    batched = time_fn(partial(lstm_batched, model, padded, lengths), repeats=repeats)
     return {"method": "LSTM", "knob": "-", "value": None, **metrics,
             "flops_timed": float(model.flops(lengths).mean()),
             "time_b1": time_batch1(lstm_predictor(model), sequences, repeats),

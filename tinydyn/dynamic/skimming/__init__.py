@@ -4,9 +4,12 @@ from tinydyn.dynamic.skimming.common import (
     LSTMClassifier,
     compare,
     fit,
+    lstm_batched,
     lstm_predictor,
     make_loader,
+    pad_tokens,
     time_batch1,
+    token_batch,
     train_lstm_baseline,
 )
 from tinydyn.dynamic.skimming.vcrnn import (

@@ -20,7 +20,11 @@ from tinydyn.autograd.tensor import Tensor
 from tinydyn.data import DataLoader, pad_collate
 from tinydyn.kernels.backend import dispatch
 from tinydyn.kernels.cell_math import gate_scale
-from tinydyn.kernels.lstm import lstm_forward_steps_numba, lstm_forward_steps_numpy
+from tinydyn.kernels.lstm import (
+    lstm_forward,
+    lstm_forward_steps_numba,
+    lstm_forward_steps_numpy,
+)
 from tinydyn.measure.flops import linear_flops, lstm_cell_flops
 from tinydyn.measure.timing import time_fn
 from tinydyn.nn import functional as F
@@ -29,8 +33,8 @@ from tinydyn.nn.module import Module
 from tinydyn.nn.recurrent import LSTM
 from tinydyn.optim import Adam, clip_grad_norm_
 
-__all__ = ["LSTMClassifier", "compare", "fit", "lstm_predictor", "make_loader",
-           "time_batch1", "token_batch", "train_lstm_baseline"]
+__all__ = ["LSTMClassifier", "compare", "fit", "lstm_batched", "lstm_predictor", "make_loader",
+           "pad_tokens", "time_batch1", "token_batch", "train_lstm_baseline"]
 
 
 class LSTMClassifier(Module):
@@ -167,6 +171,28 @@ def lstm_predictor(model: LSTMClassifier):
         return states[T] @ head_w + head_b
 
     return predict
+
+
+def pad_tokens(sequences) -> tuple[np.ndarray, np.ndarray]:
+    """1-D token arrays -> ``(padded (B, T_max) int64, lengths (B,) int64)``, padded with 0."""
+    lengths = np.array([len(seq) for seq in sequences], np.int64)
+    padded = np.zeros((len(sequences), lengths.max()), np.int64)
+    for i, seq in enumerate(sequences):
+        padded[i, :len(seq)] = seq
+    return padded, lengths
+
+
+def lstm_batched(model: LSTMClassifier, padded, lengths) -> np.ndarray:
+    """The baseline on one padded batch ``(B, T)`` through the same fused kernel as its
+    batch-1 path: logits (B, C). The kernel computes every row up to the longest sequence
+    (padding steps carry the state over), which is what a dense padded batch costs."""
+    cell = model.lstm
+    x = model.embed.weight.data[padded]
+    h0 = np.zeros((len(padded), cell.hidden_size), x.dtype)
+    mask = np.arange(padded.shape[1])[None] < lengths[:, None]
+    _, h, _, _ = lstm_forward(x, h0, h0, cell.weight_ih.data, cell.weight_hh.data,
+                              cell.bias.data, mask)
+    return h @ model.head.weight.data.T + model.head.bias.data
 
 
 def time_batch1(predict, sequences, repeats: int = 7) -> float:

@@ -22,6 +22,8 @@ FLOPs yet still falls short of the full LSTM.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from tinydyn._checks import check_int, fail
@@ -29,13 +31,14 @@ from tinydyn.data import load_task
 from tinydyn.dynamic.skimming.common import (
     compare,
     fit,
+    lstm_batched,
     lstm_predictor,
     make_loader,
+    pad_tokens,
     time_batch1,
     train_lstm_baseline,
 )
 from tinydyn.dynamic.skimming.lstm_jump import LSTMJump
-from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.kernels.lstm_jump import prepare_weights, run_prepared
 from tinydyn.measure.timing import time_fn
 
@@ -120,19 +123,12 @@ def lstm_jump_predictor(model: LSTMJump, max_jumps: int | None = None):
     return predict
 
 
-def _padded(sequences):
-    lengths = np.array([len(s) for s in sequences], np.int64)
-    padded = np.stack([np.pad(np.asarray(s, np.int64), (0, lengths.max() - len(s)))
-                       for s in sequences])
-    return padded, lengths
-
-
 def time_batched(model: LSTMJump, sequences, max_jumps: int | None = None,
                  compact: bool = True, repeats: int = 7) -> float:
     """Seconds per sequence when all ``sequences`` run as one padded batch through the kernel.
     ``compact=False`` keeps finished rows in the batch, computed and discarded, as a dense
     padded batch would: the difference is what compaction saves."""
-    padded, lengths = _padded(sequences)
+    padded, lengths = pad_tokens(sequences)
     N = model.max_jumps if max_jumps is None else max_jumps
     prepared = prepare_weights(*model.kernel_weights())
     head_w, head_b = model.head.weight.data.T, model.head.bias.data
@@ -146,22 +142,13 @@ def time_batched(model: LSTMJump, sequences, max_jumps: int | None = None,
 
 
 def _lstm_batched_time(model, sequences, repeats):
-    padded, lengths = _padded(sequences)
-    cell = model.lstm
-    h0 = np.zeros((len(padded), cell.hidden_size), cell.weight_ih.dtype)
-    mask = np.arange(padded.shape[1])[None] < lengths[:, None]
-
-    def run():
-        x = model.embed.weight.data[padded]
-        _, h, _, _ = lstm_forward(x, h0, h0, cell.weight_ih.data, cell.weight_hh.data,
-                                  cell.bias.data, mask)
-        return h @ model.head.weight.data.T + model.head.bias.data
-
-    return time_fn(run, repeats=repeats).median / len(sequences)
+    padded, lengths = pad_tokens(sequences)
+    return time_fn(partial(lstm_batched, model, padded, lengths),
+                   repeats=repeats).median / len(sequences)
 
 
 def _timed_flops(model, sequences, max_jumps=None) -> float:
-    padded, lengths = _padded(sequences)
+    padded, lengths = pad_tokens(sequences)
     return float(model.infer(padded, lengths, max_jumps=max_jumps)["flops"].mean())
 
 
@@ -225,7 +212,7 @@ def run_lstm_jump_experiment(seed: int = 0, task: str = "sparse_signal", *,
                                        embed_dim=model.lstm.input_size)
     base_model, base_metrics = baseline
     sequences = [np.asarray(data.test[i][0]) for i in range(min(n_timed, len(data.test)))]
-    _, lengths = _padded(sequences)
+    _, lengths = pad_tokens(sequences)
     jump = {**metrics, "flops_timed": _timed_flops(model, sequences),
             "time_b1": time_batch1(lstm_jump_predictor(model), sequences, repeats),
             "time_batched": time_batched(model, sequences, None, True, repeats),

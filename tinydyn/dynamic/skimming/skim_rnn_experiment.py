@@ -18,13 +18,14 @@ from tinydyn.data import load_task
 from tinydyn.dynamic.skimming.common import (
     compare,
     fit,
+    lstm_batched,
     lstm_predictor,
     make_loader,
+    pad_tokens,
     time_batch1,
     train_lstm_baseline,
 )
 from tinydyn.dynamic.skimming.skim_rnn import SkimRNNClassifier, skim_penalty
-from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.measure.timing import time_fn
 from tinydyn.nn import functional as F
 from tinydyn.optim import ScalarSchedule
@@ -88,29 +89,10 @@ def evaluate_skim_rnn(model, split, threshold: float = 0.5, batch_size: int = 25
             "read_rate": reads / max(1, steps)}
 
 
-def _padded(sequences):
-    lengths = np.array([len(s) for s in sequences])
-    padded = np.zeros((len(sequences), lengths.max()), np.int64)
-    for i, s in enumerate(sequences):
-        padded[i, :len(s)] = s
-    return padded, lengths
-
-
-def _lstm_batched(model, tokens, lengths):
-    """The baseline on one padded batch, through the same fused kernel as its batch-1 path."""
-    cell = model.lstm
-    x = model.embed.weight.data[tokens]
-    h0 = np.zeros((len(tokens), cell.hidden_size), x.dtype)
-    mask = np.arange(tokens.shape[1])[None] < lengths[:, None]
-    _, h, _, _ = lstm_forward(x, h0, h0, cell.weight_ih.data, cell.weight_hh.data,
-                              cell.bias.data, mask)
-    return h @ model.head.weight.data.T + model.head.bias.data
-
-
 def time_lstm(model, sequences, repeats: int = 7) -> dict:
     """The baseline's batch-1 and batched seconds per sequence on ``sequences``."""
-    padded, lengths = _padded(sequences)
-    batched = time_fn(lambda: _lstm_batched(model, padded, lengths), repeats=repeats).median
+    padded, lengths = pad_tokens(sequences)
+    batched = time_fn(lambda: lstm_batched(model, padded, lengths), repeats=repeats).median
     return {"time_b1": time_batch1(lstm_predictor(model), sequences, repeats),
             "time_batched": batched / len(sequences)}
 
@@ -136,7 +118,7 @@ def sweep_skim_rnn(task, baseline, *, seed: int = 0, quick: bool = False, sequen
     if sequences is None:
         sequences = [np.asarray(task.test[i][0]) for i in range(min(50, len(task.test)))]
     model, info = train_skim_rnn(task, seed, time_limit=time_limit, **train_options)
-    padded, lengths = _padded(sequences)
+    padded, lengths = pad_tokens(sequences)
     rows = []
     for threshold in thresholds:
         metrics = evaluate_skim_rnn(model, task.test, threshold)
@@ -169,7 +151,7 @@ def run_skim_rnn_experiment(seed: int = 0, *, threshold: float = 0.5, n_timed: i
     base_model, base = train_lstm_baseline(task, seed) if baseline is None else baseline
     model, info = train_skim_rnn(task, seed, **train_options)
     sequences = [np.asarray(task.test[i][0]) for i in range(min(n_timed, len(task.test)))]
-    padded, lengths = _padded(sequences)
+    padded, lengths = pad_tokens(sequences)
     base = {**base, **time_lstm(base_model, sequences, repeats)}
     results = {"lstm": base}
     for name, t in (("skim_rnn", threshold), ("read_all", 1.0)):

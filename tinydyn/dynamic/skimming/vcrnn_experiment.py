@@ -32,6 +32,7 @@ from tinydyn.dynamic.skimming.common import (
     fit,
     lstm_predictor,
     make_loader,
+    pad_tokens,
     time_batch1,
 )
 from tinydyn.dynamic.skimming.vcrnn import (
@@ -277,12 +278,6 @@ SWEEP_RATIOS = (0.05, 0.1, 0.2)
 QUICK_RATIOS = (0.1, 0.2)
 
 
-def _padded(sequences):
-    lengths = np.array([len(s) for s in sequences], np.int64)
-    padded = np.stack([np.pad(np.asarray(s), (0, lengths.max() - len(s))) for s in sequences])
-    return padded, lengths
-
-
 def sweep_vcrnn(task, baseline, *, seed: int = 0, quick: bool = False, sequences=None,
                 time_limit: float = 55.0, ratios=None) -> list[dict]:
     """One trained VCRNN per target ratio, measured like every skimming method (see
@@ -304,7 +299,7 @@ def sweep_vcrnn(task, baseline, *, seed: int = 0, quick: bool = False, sequences
     # VCRNN's training is sensitive to its length and target (seed 0, our runs: 10 epochs gave
     # 61% at target 0.05 where 12 gave 94%; targets above ~0.3 stayed near 50-62%).
     epochs, repeats = (3, 3) if quick else (12, 7)
-    padded, lengths = _padded(sequences)
+    padded, lengths = pad_tokens(sequences)
     rows = []
     for ratio in ratios:
         # The schedule follows the steps, so a row repeats from its seed; ``time_limit`` is
