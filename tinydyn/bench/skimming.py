@@ -24,20 +24,15 @@ import importlib
 import json
 import time
 import traceback
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from tinydyn.dynamic.skimming.common import (
     compare,
-    lstm_batched,
-    lstm_predictor,
-    pad_tokens,
-    time_batch1,
+    time_lstm,
     train_lstm_baseline,
 )
-from tinydyn.measure.timing import time_fn
 
 __all__ = ["METHODS", "TARGETS", "find_sweeps", "format_markdown", "measure_baseline",
            "run_skimming", "verdicts"]
@@ -78,12 +73,8 @@ def find_sweeps() -> dict:
 def measure_baseline(baseline, sequences, repeats: int = 7) -> dict:
     """The LSTM's row: its metrics plus batch-1 and batched time and FLOPs on ``sequences``."""
     model, metrics = baseline
-    padded, lengths = pad_tokens(sequences)
-    batched = time_fn(partial(lstm_batched, model, padded, lengths), repeats=repeats)
     return {"method": "LSTM", "knob": "-", "value": None, **metrics,
-            "flops_timed": float(model.flops(lengths).mean()),
-            "time_b1": time_batch1(lstm_predictor(model), sequences, repeats),
-            "time_batched": batched.median / len(sequences)}
+            **time_lstm(model, sequences, repeats)}
 
 
 def _with_ratios(row: dict, base: dict) -> dict:

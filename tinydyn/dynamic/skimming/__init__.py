@@ -9,6 +9,7 @@ from tinydyn.dynamic.skimming.common import (
     make_loader,
     pad_tokens,
     time_batch1,
+    time_lstm,
     token_batch,
     train_lstm_baseline,
 )

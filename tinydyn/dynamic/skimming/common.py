@@ -34,7 +34,8 @@ from tinydyn.nn.recurrent import LSTM
 from tinydyn.optim import Adam, clip_grad_norm_
 
 __all__ = ["LSTMClassifier", "compare", "fit", "lstm_batched", "lstm_predictor", "make_loader",
-           "pad_tokens", "time_batch1", "token_batch", "train_lstm_baseline"]
+           "pad_tokens", "time_batch1", "time_lstm", "token_batch",
+           "train_lstm_baseline"]
 
 
 class LSTMClassifier(Module):
@@ -201,6 +202,17 @@ def time_batch1(predict, sequences, repeats: int = 7) -> float:
         for seq in sequences:
             predict(seq)
     return time_fn(run, repeats=repeats, warmup=1).median / len(sequences)
+
+
+def time_lstm(model: LSTMClassifier, sequences, repeats: int = 7) -> dict:
+    """The baseline measured on ``sequences`` (1-D token arrays): ``flops_timed`` (mean FLOPs
+    per sequence), ``time_b1`` (seconds per sequence, one at a time) and ``time_batched``
+    (seconds per sequence when all run as one padded batch)."""
+    padded, lengths = pad_tokens(sequences)
+    batched = time_fn(lambda: lstm_batched(model, padded, lengths), repeats=repeats).median
+    return {"flops_timed": float(model.flops(lengths).mean()),
+            "time_b1": time_batch1(lstm_predictor(model), sequences, repeats),
+            "time_batched": batched / len(sequences)}
 
 
 def compare(method: dict, base: dict, method_flops: float, base_flops: float) -> dict:

@@ -22,8 +22,6 @@ FLOPs yet still falls short of the full LSTM.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from tinydyn._checks import check_int, fail
@@ -31,11 +29,10 @@ from tinydyn.data import load_task
 from tinydyn.dynamic.skimming.common import (
     compare,
     fit,
-    lstm_batched,
-    lstm_predictor,
     make_loader,
     pad_tokens,
     time_batch1,
+    time_lstm,
     train_lstm_baseline,
 )
 from tinydyn.dynamic.skimming.lstm_jump import LSTMJump
@@ -141,12 +138,6 @@ def time_batched(model: LSTMJump, sequences, max_jumps: int | None = None,
     return time_fn(run, repeats=repeats).median / len(sequences)
 
 
-def _lstm_batched_time(model, sequences, repeats):
-    padded, lengths = pad_tokens(sequences)
-    return time_fn(partial(lstm_batched, model, padded, lengths),
-                   repeats=repeats).median / len(sequences)
-
-
 def _timed_flops(model, sequences, max_jumps=None) -> float:
     padded, lengths = pad_tokens(sequences)
     return float(model.infer(padded, lengths, max_jumps=max_jumps)["flops"].mean())
@@ -212,14 +203,11 @@ def run_lstm_jump_experiment(seed: int = 0, task: str = "sparse_signal", *,
                                        embed_dim=model.lstm.input_size)
     base_model, base_metrics = baseline
     sequences = [np.asarray(data.test[i][0]) for i in range(min(n_timed, len(data.test)))]
-    _, lengths = pad_tokens(sequences)
     jump = {**metrics, "flops_timed": _timed_flops(model, sequences),
             "time_b1": time_batch1(lstm_jump_predictor(model), sequences, repeats),
             "time_batched": time_batched(model, sequences, None, True, repeats),
             "time_batched_padded": time_batched(model, sequences, None, False, repeats)}
-    base = {**base_metrics, "flops_timed": float(base_model.flops(lengths).mean()),
-            "time_b1": time_batch1(lstm_predictor(base_model), sequences, repeats),
-            "time_batched": _lstm_batched_time(base_model, sequences, repeats)}
+    base = {**base_metrics, **time_lstm(base_model, sequences, repeats)}
     return {"lstm_jump": jump, "lstm": base,
             "vs_lstm": compare(jump, base, jump["flops_timed"], base["flops_timed"]),
             "config": {"task": task, "seed": seed, "epochs": epochs, **cfg},
