@@ -33,9 +33,9 @@ from tinydyn.nn.module import Module
 from tinydyn.nn.recurrent import LSTM
 from tinydyn.optim import Adam, clip_grad_norm_
 
-__all__ = ["LSTMClassifier", "compare", "fit", "lstm_batched", "lstm_predictor", "make_loader",
-           "pad_tokens", "time_batch1", "time_lstm", "token_batch",
-           "train_lstm_baseline"]
+__all__ = ["LSTMClassifier", "check_param", "check_sequence", "compare", "fit", "lstm_batched",
+           "lstm_predictor", "make_loader", "pad_tokens", "step_array", "step_weights",
+           "time_batch1", "time_lstm", "token_batch", "train_lstm_baseline"]
 
 
 class LSTMClassifier(Module):
@@ -82,6 +82,50 @@ def token_batch(fn: str, tokens, lengths, vocab_size: int):
         fail(fn, f"lengths must be in [0, T={tokens.shape[1]}], got values in "
              f"[{lengths.min()}, {lengths.max()}]")
     return tokens.astype(np.int64, copy=False), lengths.astype(np.int64)
+
+
+def check_sequence(fn: str, x) -> tuple[int, int, int]:
+    """``x`` must be a float32/float64 Tensor (B, T, d_x); returns its shape."""
+    if not isinstance(x, Tensor):
+        fail(fn, f"x must be a Tensor, got {type(x).__name__}", TypeError)
+    if x.dtype not in (np.float32, np.float64):
+        fail(fn, f"x must be float32 or float64, got dtype {x.dtype}", TypeError)
+    if x.ndim != 3:
+        fail(fn, f"x must be 3-D (batch, time, input), got shape {x.shape}")
+    return x.shape
+
+
+def check_param(fn: str, name: str, a, shape: tuple, dtype) -> None:
+    """A weight or state argument: a Tensor of ``shape`` in the dtype of x."""
+    if not isinstance(a, Tensor):
+        fail(fn, f"{name} must be a Tensor, got {type(a).__name__}", TypeError)
+    if a.dtype != dtype:
+        fail(fn, f"{name} must have the dtype of x ({dtype}), got {a.dtype}", TypeError)
+    if a.shape != shape:
+        fail(fn, f"{name} must have shape {shape}, got {a.shape}")
+
+
+def step_array(fn: str, name: str, value, B: int, T: int, kinds: str):
+    """A (B, T) array of dtype kind in ``kinds`` ("bf": bool or float, "biu": bool or int)
+    out of a Tensor or ndarray, or None."""
+    if value is None:
+        return None
+    array = value.data if isinstance(value, Tensor) else value
+    if not isinstance(array, np.ndarray):
+        fail(fn, f"{name} must be a Tensor or array of shape (B, T), got {type(value).__name__}",
+             TypeError)
+    if array.shape != (B, T):
+        fail(fn, f"{name} must have shape (B, T) = {(B, T)}, got {array.shape}")
+    if array.dtype.kind not in kinds:
+        fail(fn, f"{name} must have a {'bool or float' if 'f' in kinds else 'bool or int'} "
+             f"dtype, got {array.dtype}", TypeError)
+    return array
+
+
+def step_weights(fn: str, mask, B: int, T: int, dtype) -> np.ndarray:
+    """A padding mask as (B, T) weights in ``dtype``: 1 at real steps (all, if None)."""
+    mask = step_array(fn, "mask", mask, B, T, "bf")
+    return np.ones((B, T), dtype) if mask is None else mask.astype(dtype)
 
 
 def make_loader(split, batch_size: int, seed: int, shuffle: bool) -> DataLoader:

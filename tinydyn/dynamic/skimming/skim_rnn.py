@@ -42,7 +42,13 @@ from tinydyn.autograd.ops_reduce import sum as _sum
 from tinydyn.autograd.ops_shape import cat, transpose
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
-from tinydyn.dynamic.skimming.common import token_batch
+from tinydyn.dynamic.skimming.common import (
+    check_param,
+    check_sequence,
+    step_array,
+    step_weights,
+    token_batch,
+)
 from tinydyn.kernels.backend import dispatch
 from tinydyn.kernels.skim_rnn import (
     hard_weights,
@@ -81,31 +87,6 @@ class SkimRNNFunction(Function):
         return skim_soft_backward(saved, w_all, grad)
 
 
-def _check_param(fn, name, a, shape, dtype):
-    if not isinstance(a, Tensor):
-        fail(fn, f"{name} must be a Tensor, got {type(a).__name__}", TypeError)
-    if a.dtype != dtype:
-        fail(fn, f"{name} must have the dtype of x ({dtype}), got {a.dtype}", TypeError)
-    if a.shape != shape:
-        fail(fn, f"{name} must have shape {shape}, got {a.shape}")
-
-
-def _step_array(fn, name, value, B, T, kinds):
-    """A (B, T) bool/float (``kinds``) array out of a Tensor or ndarray, or None."""
-    if value is None:
-        return None
-    array = value.data if isinstance(value, Tensor) else value
-    if not isinstance(array, np.ndarray):
-        fail(fn, f"{name} must be a Tensor or array of shape (B, T), got {type(value).__name__}",
-             TypeError)
-    if array.shape != (B, T):
-        fail(fn, f"{name} must have shape (B, T) = {(B, T)}, got {array.shape}")
-    if array.dtype.kind not in kinds:
-        fail(fn, f"{name} must have a {'bool or float' if 'f' in kinds else 'bool or int'} "
-             f"dtype, got {array.dtype}", TypeError)
-    return array
-
-
 def skim_rnn(x, h0, c0, w_ih, w_hh, bias, w_ih_small, w_hh_small, bias_small, w_dec, b_dec,
              mask=None, tau: float = 1.0, hard: bool = True, noise=None, force=None):
     """A soft Skim-RNN over a batch-first sequence, differentiable in every Tensor input.
@@ -128,13 +109,7 @@ def skim_rnn(x, h0, c0, w_ih, w_hh, bias, w_ih_small, w_hh_small, bias_small, w_
         steps ``logp`` and ``r`` are computed but change nothing: mask them out.
     """
     fn = "skim_rnn"
-    if not isinstance(x, Tensor):
-        fail(fn, f"x must be a Tensor, got {type(x).__name__}", TypeError)
-    if x.dtype not in (np.float32, np.float64):
-        fail(fn, f"x must be float32 or float64, got dtype {x.dtype}", TypeError)
-    if x.ndim != 3:
-        fail(fn, f"x must be 3-D (batch, time, input), got shape {x.shape}")
-    B, T, dx = x.shape
+    B, T, dx = check_sequence(fn, x)
     if not isinstance(w_hh, Tensor) or w_hh.ndim != 2 or w_hh.shape[0] != 4 * w_hh.shape[1]:
         fail(fn, f"w_hh must be a (4d, d) Tensor, got {getattr(w_hh, 'shape', w_hh)!r}",
              TypeError if not isinstance(w_hh, Tensor) else ValueError)
@@ -151,14 +126,13 @@ def skim_rnn(x, h0, c0, w_ih, w_hh, bias, w_ih_small, w_hh_small, bias_small, w_
                            ("w_hh_small", w_hh_small, (4 * ds, d)),
                            ("bias_small", bias_small, (4 * ds,)),
                            ("w_dec", w_dec, (2, dx + d)), ("b_dec", b_dec, (2,))):
-        _check_param(fn, name, a, shape, x.dtype)
+        check_param(fn, name, a, shape, x.dtype)
     zeros = Tensor(np.zeros((B, d), x.dtype), _copy=False)
     h0, c0 = zeros if h0 is None else h0, zeros if c0 is None else c0
-    _check_param(fn, "h0", h0, (B, d), x.dtype)
-    _check_param(fn, "c0", c0, (B, d), x.dtype)
-    mask = _step_array(fn, "mask", mask, B, T, "bf")
-    pad = np.ones((B, T), x.dtype) if mask is None else mask.astype(x.dtype)
-    force = _step_array(fn, "force", force, B, T, "biu")
+    check_param(fn, "h0", h0, (B, d), x.dtype)
+    check_param(fn, "c0", c0, (B, d), x.dtype)
+    pad = step_weights(fn, mask, B, T, x.dtype)
+    force = step_array(fn, "force", force, B, T, "biu")
     if force is not None and not np.isin(force, (0, 1)).all():
         fail(fn, "force must hold only 0 (read) and 1 (skim)")
     tau = check_float(fn, "tau", tau, low=0.0, low_open=True)
@@ -193,8 +167,7 @@ def skim_penalty(logp: Tensor, mask=None) -> Tensor:
              f"{getattr(logp, 'shape', type(logp).__name__)}",
              TypeError if not isinstance(logp, Tensor) else ValueError)
     B, T, _ = logp.shape
-    mask = _step_array(fn, "mask", mask, B, T, "bf")
-    pad = np.ones((B, T), logp.dtype) if mask is None else mask.astype(logp.dtype)
+    pad = step_weights(fn, mask, B, T, logp.dtype)
     return -_sum(logp[:, :, 1] * pad) / max(1.0, float(pad.sum()))
 
 

@@ -44,7 +44,12 @@ from tinydyn.autograd.ops_reduce import sum as _sum
 from tinydyn.autograd.ops_shape import transpose
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
-from tinydyn.dynamic.skimming.common import token_batch
+from tinydyn.dynamic.skimming.common import (
+    check_param,
+    check_sequence,
+    step_weights,
+    token_batch,
+)
 from tinydyn.kernels.vcrnn import (
     rnn_forward,
     rows_from_ratio,
@@ -83,15 +88,6 @@ class VCRNNFunction(Function):
         return dxp, dsp, dh0, dw, du, None
 
 
-def _check_param(fn, name, a, shape, dtype):
-    if not isinstance(a, Tensor):
-        fail(fn, f"{name} must be a Tensor, got {type(a).__name__}", TypeError)
-    if a.dtype != dtype:
-        fail(fn, f"{name} must have the dtype of x ({dtype}), got {a.dtype}", TypeError)
-    if a.shape != shape:
-        fail(fn, f"{name} must have shape {shape}, got {a.shape}")
-
-
 def vcrnn(x, h0, w_ih, w_hh, bias, u, v, b_s, mask=None, lam: float = 1.0, eps: float = 0.0,
           pin=None):
     """A soft VCRNN over a batch-first sequence, differentiable in every input but ``mask``.
@@ -109,24 +105,18 @@ def vcrnn(x, h0, w_ih, w_hh, bias, u, v, b_s, mask=None, lam: float = 1.0, eps: 
         ``(hs, h_T, ms)``: states (B, T, d), final state (B, d) and ratios (B, T).
     """
     fn = "vcrnn"
-    if not isinstance(x, Tensor):
-        fail(fn, f"x must be a Tensor, got {type(x).__name__}", TypeError)
-    if x.dtype not in (np.float32, np.float64):
-        fail(fn, f"x must be float32 or float64, got dtype {x.dtype}", TypeError)
-    if x.ndim != 3:
-        fail(fn, f"x must be 3-D (batch, time, input), got shape {x.shape}")
-    B, T, dx = x.shape
+    B, T, dx = check_sequence(fn, x)
     if not isinstance(w_hh, Tensor) or w_hh.ndim != 2:
         fail(fn, f"w_hh must be a 2-D Tensor (d, d), got {getattr(w_hh, 'shape', w_hh)!r}",
              TypeError if not isinstance(w_hh, Tensor) else ValueError)
     d = w_hh.shape[0]
     for name, a, shape in (("w_hh", w_hh, (d, d)), ("w_ih", w_ih, (d, dx)), ("bias", bias, (d,)),
                            ("u", u, (d,)), ("v", v, (dx,)), ("b_s", b_s, (1,))):
-        _check_param(fn, name, a, shape, x.dtype)
+        check_param(fn, name, a, shape, x.dtype)
     if h0 is None:
         h0 = Tensor(np.zeros((B, d), x.dtype), _copy=False)
-    _check_param(fn, "h0", h0, (B, d), x.dtype)
-    pad = _pad_array(fn, mask, B, T, x.dtype)
+    check_param(fn, "h0", h0, (B, d), x.dtype)
+    pad = step_weights(fn, mask, B, T, x.dtype)
     lam = check_float(fn, "lam", lam, low=0.0, low_open=True)
     eps = check_float(fn, "eps", eps, low=0.0)
     if eps >= 0.5:
@@ -139,20 +129,6 @@ def vcrnn(x, h0, w_ih, w_hh, bias, u, v, b_s, mask=None, lam: float = 1.0, eps: 
     return out[:, 1:, :d], out[:, T, :d], out[:, 1:, d]
 
 
-def _pad_array(fn, mask, B, T, dtype) -> np.ndarray:
-    if mask is None:
-        return np.ones((B, T), dtype)
-    array = mask.data if isinstance(mask, Tensor) else mask
-    if not isinstance(array, np.ndarray):
-        fail(fn, f"mask must be a Tensor or array of shape (B, T), got {type(mask).__name__}",
-             TypeError)
-    if array.shape != (B, T):
-        fail(fn, f"mask must have shape (B, T) = {(B, T)}, got {array.shape}")
-    if array.dtype != np.bool_ and array.dtype.kind != "f":
-        fail(fn, f"mask must be bool or float, got dtype {array.dtype}", TypeError)
-    return array.astype(dtype)
-
-
 def vcrnn_penalty(ms: Tensor, mask, target: float) -> Tensor:
     """``mean over real steps of |m_t - target|``: pulls the computation ratio to ``target``."""
     fn = "vcrnn_penalty"
@@ -160,7 +136,7 @@ def vcrnn_penalty(ms: Tensor, mask, target: float) -> Tensor:
         fail(fn, f"ms must be a (B, T) Tensor, got {getattr(ms, 'shape', type(ms).__name__)}",
              TypeError if not isinstance(ms, Tensor) else ValueError)
     target = check_float(fn, "target", target, low=0.0, high=1.0)
-    pad = _pad_array(fn, mask, ms.shape[0], ms.shape[1], ms.dtype)
+    pad = step_weights(fn, mask, ms.shape[0], ms.shape[1], ms.dtype)
     count = max(1.0, float(pad.sum()))
     return _sum(_abs(ms - target) * pad) / count
 
