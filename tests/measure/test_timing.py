@@ -42,14 +42,67 @@ def test_timing_spread_is_relative_interquartile_range():
     assert t.spread == pytest.approx(0.1)
 
 
-def test_time_fns_samples_candidates_in_turn():
-    calls = []
-    timings = time_fns({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                       repeats=3, warmup=0, min_sample_s=0.0)
-    assert set(timings) == {"a", "b"}
-    assert all(t.repeats == 3 and t.number == 1 for t in timings.values())
-    # first the loop-size probes (one call each), then a, b alternating sample by sample
-    assert calls == ["a", "b", "a", "b", "a", "b", "a", "b"]
+class FakeMachine:
+    """A clock and candidates whose cost is known: each call advances the clock by its cost,
+    plus ``penalty`` when the previous call was another candidate's (threads it left
+    spinning, a cold cache). A fair harness reports each candidate's own cost."""
+
+    def __init__(self, penalty: float):
+        self.now, self.last, self.penalty, self.calls = 0.0, None, penalty, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def candidate(self, name: str, cost: float):
+        def call():
+            self.now += cost + (self.penalty if self.last not in (None, name) else 0.0)
+            self.last = name
+            self.calls.append(name)
+        return call
+
+
+def test_time_fns_runs_candidates_in_alternating_warm_blocks():
+    m = FakeMachine(penalty=0.0)
+    time_fns({"a": m.candidate("a", 1.0), "b": m.candidate("b", 1.0)}, repeats=4, block=2,
+             warmup=0, min_sample_s=0.0, clock=m.clock)
+    probes, rounds = m.calls[:2], m.calls[2:]
+    assert probes == ["a", "b"]  # one loop-size probe each
+    # round 1: a's warm-up + 2 samples, then b's; round 2 in reverse order
+    assert rounds == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
+
+
+def test_time_fns_is_not_fooled_by_what_the_other_candidate_leaves_behind():
+    m = FakeMachine(penalty=5.0)
+    timings = time_fns({"a": m.candidate("a", 1.0), "b": m.candidate("b", 3.0)}, repeats=9,
+                       block=3, warmup=1, min_sample_s=0.0, clock=m.clock)
+    assert timings["a"].median == pytest.approx(1.0)
+    assert timings["b"].median == pytest.approx(3.0)
+
+
+def test_time_fns_times_a_candidate_the_same_alone_and_beside_another():
+    alone = FakeMachine(penalty=5.0)
+    t_alone = time_fns({"a": alone.candidate("a", 2.0)}, repeats=6, block=3, min_sample_s=0.0,
+                       clock=alone.clock)["a"]
+    pair = FakeMachine(penalty=5.0)
+    t_pair = time_fns({"a": pair.candidate("a", 2.0), "b": pair.candidate("b", 7.0)},
+                      repeats=6, block=3, min_sample_s=0.0, clock=pair.clock)["a"]
+    assert t_pair.median == pytest.approx(t_alone.median)
+    assert t_pair.q75 == pytest.approx(t_alone.q75)
+
+
+def test_time_fns_gives_one_function_under_two_names_the_same_time():
+    # a real clock: the same work timed as "a" and "b" must come out within 10%. The work is
+    # single-threaded Python, so another process on the machine slows both blocks alike.
+    def work():
+        return sum(range(20_000))
+
+    t = time_fns({"a": work, "b": work}, repeats=30, block=3)
+    assert 1 / 1.1 < t["a"].median / t["b"].median < 1.1
+
+
+def test_time_fns_rejects_an_empty_block():
+    with pytest.raises(ValueError, match="time_fns: block must be >= 1, got 0"):
+        time_fns({"a": lambda: None}, block=0)
 
 
 def test_time_fns_names_a_candidate_that_is_not_callable():

@@ -3,7 +3,9 @@
 A single run of a fast function is below the clock's useful resolution, so each *sample* times a
 loop of ``number`` calls, with ``number`` chosen during warm-up so that a sample lasts at least
 ``min_sample_s``. The median of the samples resists the odd slow sample (another process, the
-garbage collector); the interquartile range shows how noisy the machine was.
+garbage collector); the interquartile range shows how noisy the machine was. Several candidates
+are compared with :func:`time_fns`, in warm blocks that alternate between them (see there why
+not sample by sample).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def format_seconds(seconds: float) -> str:
 
 
 def time_fn(fn, *, repeats: int = 15, warmup: int = 2, min_sample_s: float = 2e-3,
-            max_number: int = 100_000) -> Timing:
+            max_number: int = 100_000, clock=time.perf_counter) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed samples.
 
     Garbage collection is disabled while sampling (as ``timeit`` does) so that one sample does
@@ -57,20 +59,30 @@ def time_fn(fn, *, repeats: int = 15, warmup: int = 2, min_sample_s: float = 2e-
     repeats = check_int("time_fn", "repeats", repeats, min_value=1)
     warmup = check_int("time_fn", "warmup", warmup, min_value=0)
     check_float("time_fn", "min_sample_s", min_sample_s, low=0.0)
-    return time_fns({"fn": fn}, repeats=repeats, warmup=warmup, min_sample_s=min_sample_s,
-                    max_number=max_number)["fn"]
+    return time_fns({"fn": fn}, repeats=repeats, block=repeats, warmup=warmup,
+                    min_sample_s=min_sample_s, max_number=max_number, clock=clock)["fn"]
 
 
-def time_fns(fns: dict, *, repeats: int = 15, warmup: int = 2, min_sample_s: float = 2e-3,
-             max_number: int = 100_000) -> dict:
-    """Time several zero-argument callables *interleaved*: sample 1 of each, then sample 2 of
-    each, and so on. A change in machine load during the run then hits every candidate alike,
-    which keeps their ratio honest on a shared machine. Returns name -> :class:`Timing`."""
+def time_fns(fns: dict, *, repeats: int = 15, block: int = 5, warmup: int = 2,
+             min_sample_s: float = 2e-3, max_number: int = 100_000,
+             clock=time.perf_counter) -> dict:
+    """Time several zero-argument callables fairly: in *warm blocks*, alternating.
+
+    Each round gives every candidate one block: a warm-up call (untimed), then ``block``
+    samples back to back. Rounds repeat until each candidate has ``repeats`` samples, and the
+    order of the candidates is reversed every other round, so neither always follows the
+    other. Why blocks and not one sample of each in turn: a candidate can leave threads
+    spinning (OpenBLAS, Numba, PyTorch's OpenMP pool) that slow whatever runs next; the warm-up
+    call of each block absorbs that, while the alternation still spreads a change in machine
+    load over every candidate. ``clock`` is the timer (tests pass a fake one).
+    Returns name -> :class:`Timing` (median and quartiles over the samples).
+    """
     for name, fn in fns.items():
         if not callable(fn):
             fail("time_fns", f"fns[{name!r}] must be callable, got {type(fn).__name__}",
                  TypeError)
     repeats = check_int("time_fns", "repeats", repeats, min_value=1)
+    block = check_int("time_fns", "block", block, min_value=1)
     warmup = check_int("time_fns", "warmup", warmup, min_value=0)
     check_float("time_fns", "min_sample_s", min_sample_s, low=0.0)
     numbers = {}
@@ -79,24 +91,27 @@ def time_fns(fns: dict, *, repeats: int = 15, warmup: int = 2, min_sample_s: flo
             fn()
         number = 1
         while number < max_number:  # grow the loop until one sample is long enough to measure
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 fn()
-            if time.perf_counter() - start >= min_sample_s:
+            if clock() - start >= min_sample_s:
                 break
             number *= 2
         numbers[name] = number
-    samples = {name: np.empty(repeats) for name in fns}
+    samples = {name: [] for name in fns}
+    order = list(fns)
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for i in range(repeats):
-            for name, fn in fns.items():
-                number = numbers[name]
-                start = time.perf_counter()
-                for _ in range(number):
-                    fn()
-                samples[name][i] = (time.perf_counter() - start) / number
+        for round_ in range(-(-repeats // block)):
+            for name in (order if round_ % 2 == 0 else order[::-1]):
+                fn, number = fns[name], numbers[name]
+                fn()  # the block's warm-up: pays for whatever the previous candidate left
+                for _ in range(min(block, repeats - len(samples[name]))):
+                    start = clock()
+                    for _ in range(number):
+                        fn()
+                    samples[name].append((clock() - start) / number)
     finally:
         if was_enabled:
             gc.enable()
