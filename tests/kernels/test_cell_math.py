@@ -31,11 +31,13 @@ def test_float32_exp_is_accurate_and_saturates():
     assert np.all(np.isfinite(out)) and out[-1] > 1e38 and 0 < out[-5] < 1e-37
 
 
-def test_float64_exp_is_exact():
+def test_float64_exp_is_within_two_ulps_of_numpy():
     x = np.linspace(-700, 700, 1001)
     out = x.copy()
     exp_inplace(out, np.empty(0, np.int32))
-    np.testing.assert_array_equal(out, np.exp(x))
+    # math.exp and NumPy's exp are two implementations (NumPy may use its own SIMD exp):
+    # correctly rounded or not, each is within an ulp of the true value, so within 2 of each other
+    np.testing.assert_array_max_ulp(out, np.exp(x), maxulp=2)
 
 
 def test_gate_scale_is_minus_two_on_the_tanh_gate_only():
