@@ -42,3 +42,25 @@ def test_write_results_writes_markdown_and_json(tmp_path):
 def test_format_table_has_one_line_per_row_plus_header():
     rows = [Row("w", "x", _t(1.0), _t(1.0), None), Row("v", "-", None, None, None, "why")]
     assert len(format_table(rows).splitlines()) == 4
+
+
+def test_format_table_says_once_what_each_target_stands_for():
+    rows = [Row("w", "a", _t(1.0), _t(1.0), 1.0, note="no slower than PyTorch"),
+            Row("w", "b", _t(1.0), _t(1.0), 1.0, note="no slower than PyTorch")]
+    lines = format_table(rows).splitlines()
+    assert lines[-2:] == ["Targets:", "- w: no slower than PyTorch"]
+
+
+def test_run_workloads_passes_the_workload_note_to_its_rows():
+    w = Workload("noop", lambda: {"tinydyn": lambda: None, "a": lambda: None}, {"a": 1.0},
+                 note="as fast as a")
+    rows = run_workloads([w], repeats=1, log=lambda *a: None)
+    assert rows[0].note == "as fast as a"
+
+
+def test_bench_engine_names_targets_without_issue_numbers():
+    from tinydyn.bench import engine, models
+
+    for w in engine.workloads() + models.workloads():
+        assert w.note and "issue" not in w.note.lower()
+    assert "issue" not in (engine.__doc__ + models.__doc__).lower()

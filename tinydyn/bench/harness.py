@@ -33,7 +33,7 @@ class Workload:
     name: str
     setup: Callable[[], dict]
     targets: dict = dataclasses.field(default_factory=dict)
-    note: str = ""
+    note: str = ""  # what the target stands for, in words (printed under the table)
 
 
 @dataclasses.dataclass
@@ -44,6 +44,7 @@ class Row:
     baseline_time: Timing | None
     target: float | None
     skipped: str = ""
+    note: str = ""  # what the target stands for (the workload's note)
 
     @property
     def ratio(self) -> float | None:
@@ -61,13 +62,13 @@ class Row:
 
 
 def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
-    """Time every workload's candidates, interleaved sample by sample (see ``time_fns``)."""
+    """Time every workload's candidates in alternating warm blocks (see ``time_fns``)."""
     rows = []
     for w in workloads:
         try:
             fns = w.setup()
         except Skip as why:
-            rows.append(Row(w.name, "-", None, None, None, skipped=str(why)))
+            rows.append(Row(w.name, "-", None, None, None, skipped=str(why), note=w.note))
             log(f"  {w.name}: skipped ({why})")
             continue
         skipped = {base: fn for base, fn in fns.items() if isinstance(fn, Skip)}
@@ -79,15 +80,16 @@ def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
                 continue
             if base in skipped:
                 rows.append(Row(w.name, base, ours, None, w.targets.get(base),
-                                skipped=str(skipped[base])))
+                                skipped=str(skipped[base]), note=w.note))
                 continue
             log(f"  {w.name}: {base} {timings[base]}")
-            rows.append(Row(w.name, base, ours, timings[base], w.targets.get(base)))
+            rows.append(Row(w.name, base, ours, timings[base], w.targets.get(base),
+                            note=w.note))
     return rows
 
 
 def format_table(rows: list[Row]) -> str:
-    """A Markdown table (readable as plain text too)."""
+    """A Markdown table (readable as plain text too), then what each target stands for."""
     lines = [
         "| workload | tinydyn | baseline | baseline time | tinydyn / baseline | target | |",
         "|---|---|---|---|---|---|---|",
@@ -99,6 +101,9 @@ def format_table(rows: list[Row]) -> str:
         target = f"≤ {r.target:g}x" if r.target is not None else ""
         lines.append(f"| {r.workload} | {ours} | {r.baseline} | {theirs} | {ratio} | {target} "
                      f"| {r.verdict} |")
+    notes = dict.fromkeys(f"- {r.workload}: {r.note}" for r in rows if r.note)
+    if notes:
+        lines += ["", "Targets:", *notes]
     return "\n".join(lines)
 
 
@@ -130,7 +135,8 @@ def write_results(rows: list[Row], out_dir: Path, suite: str) -> tuple[Path, Pat
             "workload": r.workload, "baseline": r.baseline,
             "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
             "baseline_s": r.baseline_time.median if r.baseline_time else None,
-            "ratio": r.ratio, "target": r.target, "verdict": r.verdict, "skipped": r.skipped,
+            "ratio": r.ratio, "target": r.target, "target_means": r.note, "verdict": r.verdict,
+            "skipped": r.skipped,
         }
         for r in rows
     ]
