@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinydyn.kernels.backend import use_backend
@@ -29,6 +29,17 @@ def _inputs(rng, B, T, d, dx, dtype):
     return x, lengths, np.zeros((B, d), dtype)
 
 
+def _boundary_margin(ms, lengths, d):
+    """How far the closest real step's m * d is from a row boundary (k = ceil(m d - 1/2)).
+
+    The kernel and the twin compute m with different float operations; their row counts can
+    only be expected to agree where m * d is further from a boundary than that rounding.
+    """
+    valid = np.arange(ms.shape[1])[None] < lengths[:, None]
+    t = ms[valid].astype(np.float64) * d - 0.5
+    return np.abs(t - np.round(t)).min(initial=np.inf)
+
+
 @settings(derandomize=True, deadline=None, max_examples=20)
 @given(B=st.integers(1, 4), T=st.integers(1, 6), d=st.integers(1, 9), dx=st.integers(1, 5),
        seed=st.integers(0, 1000))
@@ -40,6 +51,7 @@ def test_hard_kernel_matches_numpy_twin(B, T, d, dx, seed):
         h_a, ms_a, ks_a = vcrnn_hard_forward(x, lengths, h0, *w)
     with use_backend("numpy"):
         h_b, ms_b, ks_b = vcrnn_hard_forward(x, lengths, h0, *w)
+    assume(_boundary_margin(ms_b, lengths, d) > 1e-9)  # no float64 near-tie
     np.testing.assert_array_equal(ks_a, ks_b)
     np.testing.assert_allclose(ms_a, ms_b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h_a, h_b, rtol=1e-12, atol=1e-12)
@@ -54,8 +66,12 @@ def test_hard_kernel_float32_matches_numpy_twin():
     with use_backend("numpy"):
         h_b, ms_b, ks_b = vcrnn_hard_forward(x, lengths, h0, *w)
     assert h_a.dtype == np.float32 and ms_a.dtype == np.float32
+    # float32 rounding moves m by ~1e-7; no step of this input is near enough a row boundary
+    # to flip (a flipped row count would change every later state of its sequence)
+    assert _boundary_margin(ms_b, lengths, 16) > 1e-4
+    np.testing.assert_array_equal(ks_a, ks_b)
+    np.testing.assert_allclose(ms_a, ms_b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h_a, h_b, atol=1e-4)
-    assert (ks_a != ks_b).mean() < 0.02  # a ratio within rounding of a row boundary may flip
 
 
 @settings(derandomize=True, deadline=None, max_examples=15)
