@@ -7,6 +7,7 @@ import tinydyn as td
 from tinydyn.dynamic.skimming.common import LSTMClassifier
 from tinydyn.dynamic.skimming.lstm_jump import LSTMJump, lstm_jump_flops, reinforce_loss
 from tinydyn.kernels.backend import use_backend
+from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.measure import FlopCounter, linear_flops, lstm_cell_flops
 
 
@@ -33,6 +34,33 @@ def _rule(length, R, jumps):
         p += k
         if p >= length:
             return read
+
+
+def _decision_margin(model, tokens, out, uniforms=None):
+    """How close the nearest jump decision of ``out`` came to going another way (float64).
+
+    Greedy: the gap between the two largest jump logits; sampled: the distance of the
+    uniform from the nearest step of the softmax's CDF. The module and the kernel round
+    differently, so their decisions agree exactly only where this margin exceeds rounding.
+    """
+    emb, w_ih, w_hh, bias, w_jump, b_jump = model.kernel_weights()
+    margin, R = np.inf, model.read
+    for b in range(tokens.shape[0]):
+        n = int((out["jumps"][b] >= 0).sum())
+        if n == 0:
+            continue
+        read = out["positions"][b][out["positions"][b] >= 0]
+        h0 = np.zeros((1, w_hh.shape[1]))
+        hs, _, _, _ = lstm_forward(emb[tokens[b, read]][None], h0, h0, w_ih, w_hh, bias)
+        logits = hs[0, np.arange(1, n + 1) * R - 1] @ w_jump.T + b_jump  # (n, K + 1)
+        if uniforms is None:
+            top = np.sort(logits, axis=1)
+            margin = min(margin, (top[:, -1] - top[:, -2]).min())
+        else:
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)[:, :-1]
+            margin = min(margin, np.abs(cdf - uniforms[b, :n, None]).min(initial=np.inf))
+    return margin
 
 
 # ---- spec property 1: no jumps and R >= T is the plain LSTM classifier ----------------------
@@ -105,6 +133,8 @@ def test_greedy_forward_and_kernel_inference_agree():
     for backend in ("numba", "numpy"):
         with use_backend(backend):
             inf = model.infer(tokens, lengths)
+        # the module and the kernel compute the jump logits with different float operations
+        assert _decision_margin(model, tokens, inf) > 1e-9
         np.testing.assert_array_equal(inf["jumps"], out["jumps"])
         np.testing.assert_array_equal(inf["n_read"], out["n_read"])
         np.testing.assert_allclose(inf["logits"], out["logits"].data, rtol=1e-10)
@@ -117,6 +147,9 @@ def test_sampled_forward_and_kernel_inference_agree_on_the_same_uniforms():
     tokens, lengths = _batch(rng, 6, 20, full=True)
     out = model(tokens, lengths, rng=np.random.default_rng(7))
     inf = model.infer(tokens, lengths, rng=np.random.default_rng(7), sample=True)
+    # the same uniforms, but CDFs from two implementations: check none is near a step
+    uniforms = np.random.default_rng(7).random((6, 3))
+    assert _decision_margin(model, tokens, inf, uniforms) > 1e-9
     np.testing.assert_array_equal(inf["jumps"], out["jumps"])
 
 

@@ -66,6 +66,9 @@ def test_hard_inference_equals_the_soft_module_with_argmax_decisions():
     _, (h_soft, c_soft), _, r = layer(x, mask=mask)  # eval mode: argmax, no noise
     h, c, skims, p_skim = layer.hard_forward(x.data, lengths)
     assert 0 < skims.sum() < lengths.sum()
+    # the module and the kernel compute p(skim) with different float operations: their
+    # decisions agree exactly only away from a tie, which this input keeps
+    assert np.abs(p_skim[mask] - 0.5).min() > 1e-9
     np.testing.assert_array_equal(skims, (r.data[..., 1] == 1) & mask)
     np.testing.assert_array_equal(skims, (p_skim > 0.5) & mask)
     np.testing.assert_allclose(h, h_soft.data, rtol=1e-12, atol=1e-14)
@@ -78,6 +81,9 @@ def test_hard_inference_at_a_threshold_equals_the_module_forced_to_its_decisions
     layer = SkimLSTM(DX, D, DS, rng=rng, dtype=np.float64)
     x = _x(rng, 3, 8)
     h, _, skims, p_skim = layer.hard_forward(x.data, np.full(3, 8), threshold)
+    # the kernel compares a score with logit(threshold), the test p with threshold: the same
+    # decision in two roundings, so check no p sits near enough the threshold to flip
+    assert np.abs(p_skim - threshold).min() > 1e-9
     np.testing.assert_array_equal(skims, p_skim > threshold)
     _, (h_soft, _), _, _ = layer(x, force=skims)
     np.testing.assert_allclose(h, h_soft.data, rtol=1e-12, atol=1e-14)
@@ -139,7 +145,8 @@ def test_padding_changes_nothing_and_costs_nothing():
     padded = np.concatenate([tokens, np.zeros((1, 4), tokens.dtype)], axis=1)
     a = model.infer(tokens, np.array([5]))
     b = model.infer(padded, np.array([5]))
-    np.testing.assert_array_equal(a["logits"], b["logits"])
+    # a longer array may take another BLAS blocking for the input projection: allow rounding
+    np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(a["flops"], b["flops"])
     model.eval()
     soft_a = model(td.Tensor(tokens))[0].data

@@ -97,6 +97,10 @@ def test_hard_inference_equals_soft_module_when_the_mask_is_saturated():
     out = model.infer(tokens, lengths)
     np.testing.assert_allclose(out["logits"], logits.data, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(out["ms"], ms.data * mask, rtol=1e-10)
+    # ks (kernel) and e (module) round m * d to rows from two computations of m: they agree
+    # exactly only away from a row boundary, which this input keeps
+    t = out["ms"][mask] * 8 - 0.5  # hidden_size 8
+    assert np.abs(t - np.round(t)).min() > 1e-6
     np.testing.assert_array_equal(out["ks"], (e.sum(2) * mask).astype(np.int64))
 
 
@@ -166,7 +170,8 @@ def test_padding_steps_neither_change_the_state_nor_cost_flops():
     padded = np.concatenate([tokens, np.zeros((1, 3), np.int64)], axis=1)
     a = model.infer(tokens, np.array([4]))
     b = model.infer(padded, np.array([4]))
-    np.testing.assert_array_equal(a["logits"], b["logits"])
+    # a longer array may take another BLAS blocking for the input projection: allow rounding
+    np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(a["flops"], b["flops"])
 
 
