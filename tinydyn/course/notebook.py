@@ -26,6 +26,14 @@ from tinydyn.measure import format_seconds, time_fns
 __all__ = ["claim", "pin_threads", "plot_curve", "say", "show_table", "time_table"]
 
 
+class _Printed(str):
+    """Text a helper has already printed. It is returned for code and tests to use, but a
+    notebook does not echo it a second time when the call ends a cell."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def pin_threads(n: int = 1) -> None:
     """Limit BLAS (through threadpoolctl) and Numba's parallel loops to ``n`` threads each,
     from now on in this process, and print one line saying so.
@@ -70,7 +78,7 @@ def say(template: str, **values) -> str:
     except (KeyError, IndexError, ValueError) as err:
         fail("say", f"cannot format {template!r} with {sorted(values)}: {err!r}")
     print(sentence)
-    return sentence
+    return _Printed(sentence)
 
 
 def claim(condition, sentence: str, **values) -> str:
@@ -90,7 +98,7 @@ def claim(condition, sentence: str, **values) -> str:
     if not holds:
         raise AssertionError(f"claim contradicted by this run: {text}")
     print(text)
-    return text
+    return _Printed(text)
 
 
 def _cell(value) -> str:
@@ -135,7 +143,7 @@ def show_table(rows, columns, align: str | None = None) -> str:
 
     text = "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
     print(text)
-    return text
+    return _Printed(text)
 
 
 def time_table(candidates: dict, reference: str | None = None, **timing) -> dict:
