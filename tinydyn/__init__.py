@@ -27,6 +27,7 @@ from tinydyn.autograd.creation import (
 )
 from tinydyn.autograd.ops_elementwise import *  # noqa: F403
 from tinydyn.autograd.ops_estimators import *  # noqa: F403
+from tinydyn.autograd.ops_gelu import *  # noqa: F403
 from tinydyn.autograd.ops_index import *  # noqa: F403
 from tinydyn.autograd.ops_linalg import *  # noqa: F403
 from tinydyn.autograd.ops_nn import *  # noqa: F403

@@ -253,10 +253,25 @@ def test_flatten_rejects_start_after_end():
     (nn.ReLU(), lambda x: np.maximum(x, 0)),
     (nn.Tanh(), np.tanh),
     (nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
-    (nn.GELU(), lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))),
+    (nn.GELU(), np.vectorize(lambda x: 0.5 * x * (1 + math.erf(x / math.sqrt(2))))),
 ], ids=["relu", "tanh", "sigmoid", "gelu"])
 def test_activation_modules_match_formulas_and_gradients(module, reference):
     x = leaf(np.random.default_rng(10), 3, 4)
     np.testing.assert_allclose(module(x).data, reference(x.data), rtol=1e-6, atol=1e-12)
     assert grad_check(lambda x: module(x), x)
-    assert repr(module) == f"{type(module).__name__}()"
+    extra = "approximate='none'" if isinstance(module, nn.GELU) else ""  # torch's repr too
+    assert repr(module) == f"{type(module).__name__}({extra})"
+
+
+def test_gelu_module_takes_the_tanh_approximation():
+    module = nn.GELU(approximate="tanh")
+    x = leaf(np.random.default_rng(11), 3, 4)
+    expected = 0.5 * x.data * (1 + np.tanh(np.sqrt(2 / np.pi) * (x.data + 0.044715 * x.data**3)))
+    np.testing.assert_allclose(module(x).data, expected, rtol=1e-12, atol=1e-15)
+    assert grad_check(lambda x: module(x), x)
+    assert repr(module) == "GELU(approximate='tanh')"
+
+
+def test_gelu_module_refuses_an_unknown_approximation():
+    with pytest.raises(ValueError, match=r"GELU: approximate must be 'none' or 'tanh', got 'erf'"):
+        nn.GELU(approximate="erf")

@@ -7,6 +7,7 @@ import numpy as np
 
 from tinydyn._checks import fail
 from tinydyn.autograd.function import Function
+from tinydyn.autograd.ops_gelu import gelu  # noqa: F401  (exported here: Tensor.gelu)
 from tinydyn.autograd.tensor import Tensor
 
 __all__ = [
@@ -188,26 +189,6 @@ class ReLU(Function):
         return grad * (a > 0)
 
 
-_GELU_C = float(np.sqrt(2 / np.pi))  # a Python float, so float32 stays float32
-
-
-class GELU(Function):
-    """GELU with the tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-
-    @staticmethod
-    def forward(ctx, a):
-        inner = _GELU_C * (a + 0.044715 * a**3)
-        t = np.tanh(inner)
-        ctx.save_for_backward(a, t)
-        return (0.5 * a * (1 + t)).astype(a.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, t = ctx.saved
-        d_inner = _GELU_C * (1 + 3 * 0.044715 * a * a)
-        return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * d_inner)
-
-
 class Maximum(Function):
     """Elementwise max; on ties the gradient is split evenly, as in PyTorch."""
 
@@ -381,12 +362,6 @@ def sigmoid(a) -> Tensor:
 def relu(a) -> Tensor:
     _check_unary("relu", a)
     return ReLU.apply(a)
-
-
-def gelu(a) -> Tensor:
-    """GELU (tanh approximation, as ``torch.nn.functional.gelu(x, approximate='tanh')``)."""
-    _check_unary("gelu", a)
-    return GELU.apply(a)
 
 
 def maximum(a, b) -> Tensor:

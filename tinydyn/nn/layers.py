@@ -105,7 +105,7 @@ class Embedding(Module):
             self.weight.data[padding_idx] = 0
 
     def forward(self, indices) -> Tensor:
-        return F.embedding(self.weight, indices, padding_idx=self.padding_idx)
+        return F.embedding(indices, self.weight, padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
@@ -166,7 +166,7 @@ class Dropout(Module):
         self.rng = rng
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training, self.rng)
+        return F.dropout(x, self.p, self.training, rng=self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -209,10 +209,20 @@ class ReLU(Module):
 
 
 class GELU(Module):
-    """GELU with the tanh approximation (PyTorch's ``nn.GELU(approximate='tanh')``)."""
+    """GELU ``x * Phi(x)``, as ``torch.nn.GELU``: exact (erf) by default, or the tanh
+    approximation with ``approximate='tanh'``."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            fail("GELU", f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x)
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class Tanh(Module):
