@@ -333,7 +333,7 @@ tokens = rng.integers(0, V, size=N)
 
 def embedding_backward():
     table.grad = None
-    td.nn.functional.embedding(table, tokens).sum().backward()
+    td.nn.functional.embedding(tokens, table).sum().backward()
     return table.grad.data
 
 

@@ -263,10 +263,10 @@ def test_embedding_matches_row_lookup_and_gradient(rows, width, index_shape, see
     rng = np.random.default_rng(seed)
     weight = leaf(rng, rows, width)
     indices = rng.integers(0, rows, size=index_shape)  # repeats are frequent with few rows
-    out = td.embedding(weight, indices)
+    out = td.embedding(indices, weight)
     assert out.shape == index_shape + (width,)
     np.testing.assert_array_equal(out.data, weight.data[indices])
-    assert grad_check(lambda w: td.embedding(w, indices), weight)
+    assert grad_check(lambda w: td.embedding(indices, w), weight)
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
@@ -276,11 +276,36 @@ def test_embedding_padding_row_gets_no_gradient(backend, padding_idx):
     weight = Tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
     indices = Tensor(np.array([[1, 0, 1], [2, 1, 0]]))
     with use_backend(backend):
-        td.embedding(weight, indices, padding_idx=padding_idx).sum().backward()
+        td.embedding(indices, weight, padding_idx=padding_idx).sum().backward()
     counts = np.bincount(indices.data.ravel(), minlength=4).astype(np.float32)
     counts[1] = 0.0
     assert weight.grad.dtype == np.float32
     np.testing.assert_array_equal(weight.grad.data, np.repeat(counts[:, None], 3, axis=1))
+
+
+@pytest.mark.parametrize("indices", [[0, 2], np.array([0, 2]), Tensor(np.array([0, 2]))],
+                         ids=["list", "ndarray", "Tensor"])
+def test_embedding_in_the_old_weight_first_order_is_refused(indices):
+    # embedding(weight, indices) was this function's order before it followed PyTorch's
+    with pytest.raises(TypeError, match=r"embedding: the arguments are \(input, weight\) as in "
+                       r"torch.nn.functional.embedding.*swap them"):
+        td.embedding(A, indices)
+
+
+def test_embedding_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    weight, indices = rng.standard_normal((6, 3)), rng.integers(0, 6, (2, 5))
+    upstream = rng.standard_normal((2, 5, 3))
+    ours = Tensor(weight, requires_grad=True)
+    mine = td.embedding(indices, ours, padding_idx=2)
+    mine.backward(upstream)
+    theirs = torch.tensor(weight, requires_grad=True)
+    out = torch.nn.functional.embedding(torch.tensor(indices), theirs, padding_idx=2)
+    out.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(mine.data, out.detach().numpy())  # both copy rows: exact
+    # gradients are sums of upstream rows, in an order that may differ: a tolerance
+    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -336,19 +361,19 @@ A = Tensor(np.zeros((3, 4)))
          r"masked_fill: value must be a number or a 0-d Tensor, got str 'x'"),
         (lambda: td.masked_fill(A, np.ones((3, 4), dtype=bool), Tensor(np.ones(2))), ValueError,
          r"masked_fill: value must be a number or a 0-d Tensor, got a Tensor of shape \(2,\)"),
-        (lambda: td.embedding(A, [[3]]), ValueError,
-         r"embedding: indices value 3 is out of range for a weight with 3 rows: "
-         r"expected 0 <= indices < 3"),
-        (lambda: td.embedding(A, Tensor(np.array([0.0]))), TypeError,
-         r"embedding: indices must be an integer tensor of indices, got dtype float64"),
-        (lambda: td.embedding(Tensor(np.zeros(3)), [0]), ValueError,
+        (lambda: td.embedding([[3]], A), ValueError,
+         r"embedding: input value 3 is out of range for a weight with 3 rows: "
+         r"expected 0 <= input < 3"),
+        (lambda: td.embedding(Tensor(np.array([0.0])), A), TypeError,
+         r"embedding: input must be an integer tensor of indices, got dtype float64"),
+        (lambda: td.embedding([0], Tensor(np.zeros(3))), ValueError,
          r"embedding: weight must be 2-D \(num_embeddings, embedding_dim\), got shape \(3,\)"),
-        (lambda: td.embedding(A, [0], padding_idx=3), ValueError,
+        (lambda: td.embedding([0], A, padding_idx=3), ValueError,
          r"embedding: padding_idx=3 is out of range for a weight with 3 rows: "
          r"expected -3 <= padding_idx < 3"),
-        (lambda: td.embedding(A, [0], padding_idx=1.0), TypeError,
+        (lambda: td.embedding([0], A, padding_idx=1.0), TypeError,
          r"embedding: padding_idx must be an int or None, got float 1.0"),
-        (lambda: td.embedding(A.data, [0]), TypeError,
+        (lambda: td.embedding([0], A.data), TypeError,
          r"embedding: weight must be a Tensor, got ndarray"),
     ],
 )

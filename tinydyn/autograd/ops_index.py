@@ -407,22 +407,36 @@ class Embedding(Function):
         return grad_weight
 
 
-def embedding(weight: Tensor, indices, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` (V, D) at integer ``indices`` of any shape -> (*indices.shape, D).
+def _is_int_array(value) -> bool:
+    data = value.data if isinstance(value, Tensor) else value
+    if isinstance(data, list):
+        data = np.asarray(data)
+    return isinstance(data, np.ndarray) and data.dtype.kind in "iu"
+
+
+def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """Rows of ``weight`` (V, D) at the integer indices ``input`` (any shape)
+    -> (*input.shape, D), as ``torch.nn.functional.embedding(input, weight)``.
     The row ``padding_idx`` (if given) receives no gradient."""
-    _check_tensor("embedding", "weight", weight)
+    fn = "embedding"
+    if (isinstance(input, Tensor) and input.dtype.kind == "f" and _is_int_array(weight)):
+        # the order this function had before it followed PyTorch: refuse it rather than guess
+        fail(fn, "the arguments are (input, weight) as in torch.nn.functional.embedding: "
+             "integer indices first, then the float table; got a float tensor of shape "
+             f"{input.shape} first and integer indices second (swap them)", TypeError)
+    _check_tensor(fn, "weight", weight)
     if weight.ndim != 2:
-        fail("embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
+        fail(fn, f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
              f"{weight.shape}")
-    indices = _index_array("embedding", "indices", indices)
+    indices = _index_array(fn, "input", input)
     rows = weight.shape[0]
-    _check_range("embedding", "indices", indices, rows, f"a weight with {rows} rows")
+    _check_range(fn, "input", indices, rows, f"a weight with {rows} rows")
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-            fail("embedding", f"padding_idx must be an int or None, got "
+            fail(fn, f"padding_idx must be an int or None, got "
                  f"{type(padding_idx).__name__} {padding_idx!r}", TypeError)
         if not -rows <= padding_idx < rows:
-            fail("embedding", f"padding_idx={padding_idx} is out of range for a weight with "
+            fail(fn, f"padding_idx={padding_idx} is out of range for a weight with "
                  f"{rows} rows: expected {-rows} <= padding_idx < {rows}")
         padding_idx = int(padding_idx) % rows
     return Embedding.apply(weight, indices=indices.astype(np.int64, copy=False),
