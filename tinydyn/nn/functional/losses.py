@@ -1,9 +1,6 @@
-"""Stateless functions behind the layers, as ``torch.nn.functional`` (import it as ``F``).
-
-Most names are re-exported from the op modules of ``tinydyn.autograd`` (``F.softmax`` is
-``tinydyn.softmax``). Defined here: :func:`linear` and the losses not built into the engine —
-:func:`mse_loss`, :func:`binary_cross_entropy_with_logits`, :func:`kl_div` — and
-:func:`entropy`. Losses take ``reduction`` = ``"mean"`` | ``"sum"`` | ``"none"``.
+""":func:`linear` and the losses not built into the engine — :func:`mse_loss`,
+:func:`binary_cross_entropy_with_logits`, :func:`kl_div` — and :func:`entropy`. Losses take
+``reduction`` = ``"mean"`` | ``"sum"`` | ``"none"``.
 """
 
 from __future__ import annotations
@@ -12,39 +9,14 @@ import numpy as np
 
 from tinydyn._checks import fail, normalize_dim
 from tinydyn.autograd.function import Function
-from tinydyn.autograd.ops_elementwise import (
-    clip,
-    exp,
-    gelu,
-    log,
-    maximum,
-    relu,
-    sigmoid,
-    stable_sigmoid,
-    tanh,
-    where,
-)
-from tinydyn.autograd.ops_index import embedding, getitem, masked_fill
+from tinydyn.autograd.ops_elementwise import exp, log, stable_sigmoid, where
 from tinydyn.autograd.ops_linalg import matmul
-from tinydyn.autograd.ops_nn import (
-    cross_entropy,
-    dropout,
-    layer_norm,
-    log_softmax,
-    nll_loss,
-    softmax,
-)
+from tinydyn.autograd.ops_nn import log_softmax
 from tinydyn.autograd.ops_reduce import mean, sum  # sum shadows the builtin, as torch.sum
-from tinydyn.autograd.ops_shape import cat, flatten, permute, reshape, stack, transpose
+from tinydyn.autograd.ops_shape import transpose
 from tinydyn.autograd.tensor import Tensor
 
-__all__ = [
-    "binary_cross_entropy_with_logits", "cat", "clip", "cross_entropy", "dropout", "embedding",
-    "entropy", "exp", "flatten", "gelu", "getitem", "kl_div", "layer_norm", "linear", "log",
-    "log_softmax", "masked_fill", "matmul", "maximum", "mean", "mse_loss", "nll_loss",
-    "permute", "relu", "reshape", "sigmoid", "softmax", "stack", "sum", "tanh", "transpose",
-    "where",
-]
+__all__ = ["binary_cross_entropy_with_logits", "entropy", "kl_div", "linear", "mse_loss"]
 
 
 # ---- shared checks ----------------------------------------------------------------------------
