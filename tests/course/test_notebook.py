@@ -6,7 +6,15 @@ import numba
 import numpy as np
 import pytest
 
-from tinydyn.course.notebook import claim, pin_threads, plot_curve, say, show_table, time_table
+from tinydyn.course.notebook import (
+    claim,
+    pin_threads,
+    plot_bars,
+    plot_curve,
+    say,
+    show_table,
+    time_table,
+)
 from tinydyn.measure import Timing
 
 
@@ -143,3 +151,25 @@ def test_plot_curve_names_a_curve_with_mismatched_x_and_y():
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match=r"plot_curve: curve 'a' must be"):
         plot_curve({"a": ([1, 2, 3], [1.0, 2.0])})
+
+
+def test_plot_bars_draws_one_labelled_bar_per_value_in_order():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = plot_bars({"numba": 30.0, "twin": 1.5}, log_x=True, fmt="{:.1f}x", line_at=1)
+    try:
+        assert [p.get_width() for p in ax.patches] == [30.0, 1.5]
+        assert [t.get_text() for t in ax.texts] == [" 30.0x", " 1.5x"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["numba", "twin"]
+        assert ax.get_xscale() == "log" and len(ax.get_lines()) == 1
+    finally:
+        plt.close(ax.figure)
+
+
+def test_plot_bars_rejects_a_non_positive_value_on_a_log_axis():
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match=r"plot_bars: log_x needs positive values"):
+        plot_bars({"a": 0.0}, log_x=True)

@@ -7,7 +7,8 @@
   from computed values.
 - :func:`time_table` — time candidates with :func:`tinydyn.measure.time_fns` and print median,
   spread and speed-up against a reference.
-- :func:`show_table` — a small aligned text table; :func:`plot_curve` — a training curve.
+- :func:`show_table` — a small aligned text table; :func:`plot_curve` — a training curve;
+  :func:`plot_bars` — one labelled bar per named value (speed-ups, FLOP shares).
 
 Prose in a lesson never states a measured number or comparison itself: it comes from
 :func:`say`, or it is guarded by :func:`claim` (or an ``assert``) in the cell that shows it.
@@ -23,7 +24,8 @@ import numpy as np
 from tinydyn._checks import check_int, fail
 from tinydyn.measure import format_seconds, time_fns
 
-__all__ = ["claim", "pin_threads", "plot_curve", "say", "show_table", "time_table"]
+__all__ = ["claim", "pin_threads", "plot_bars", "plot_curve", "say", "show_table",
+           "time_table"]
 
 
 class _Printed(str):
@@ -200,4 +202,35 @@ def plot_curve(curves, xlabel: str = "step", ylabel: str = "loss", ax=None,
         ax.set_title(title)
     if len(series) > 1 or None not in series:
         ax.legend()
+    return ax
+
+
+def plot_bars(values: dict, xlabel: str = "", ax=None, title: str | None = None,
+              log_x: bool = False, fmt: str = "{:.3g}", line_at: float | None = None):
+    """One horizontal bar per name -> value, top to bottom in the dict's order, each labelled
+    with ``fmt.format(value)``; ``line_at`` draws a vertical reference line (1 for ratios).
+    Returns the matplotlib Axes (needs matplotlib)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(values, dict) or not values:
+        fail("plot_bars", f"values must be a non-empty dict name -> number, got {values!r}",
+             TypeError)
+    numbers_ = np.asarray(list(values.values()), dtype=float)
+    if log_x and not (numbers_ > 0).all():
+        fail("plot_bars", f"log_x needs positive values, got {dict(values)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.45 * len(values) + 1))
+    bars = ax.barh(list(values), numbers_, color="tab:blue")
+    for bar, v in zip(bars, numbers_):
+        ax.text(v, bar.get_y() + bar.get_height() / 2, " " + fmt.format(v), va="center",
+                fontsize=9)
+    if log_x:
+        ax.set_xscale("log")
+    if line_at is not None:
+        ax.axvline(line_at, color="black", lw=0.8)
+    ax.set_xlim(right=numbers_.max() * (4 if log_x else 1.2))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
     return ax
