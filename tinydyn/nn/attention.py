@@ -10,9 +10,10 @@ Shapes: B batch, T sequence length, D model width, h heads, d = D / h per head.
 Dropout masks come from the default generator (reset by ``tinydyn.manual_seed``), looked up at
 each call; ``rng=`` in the constructors seeds the initial weights only.
 
-Everything is composed from tinydyn ops (linear, reshape, permute, matmul, masked_fill,
-softmax, dropout), so gradients come from the engine and the attention probabilities ``A`` are
-an ordinary differentiable tensor: token pruning scores tokens with them.
+Everything is composed from tinydyn ops (linear, reshape, permute, matmul, the fused masked
+softmax of :mod:`tinydyn.autograd.ops_attention`, dropout), so gradients come from the engine
+and the attention probabilities ``A`` are an ordinary differentiable tensor: token pruning
+scores tokens with them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 import numpy as np
 
 from tinydyn._checks import check_float, check_int, fail
+from tinydyn.autograd.ops_attention import masked_softmax
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.nn import functional as F
@@ -30,12 +32,6 @@ from tinydyn.nn.layers import Dropout, LayerNorm, Linear, _check_dtype
 from tinydyn.nn.module import Module, ModuleList, Parameter
 
 __all__ = ["MultiHeadAttention", "TransformerEncoder", "TransformerEncoderLayer"]
-
-# What padded keys' scores are replaced with. exp(MASKED_SCORE - max) underflows to exactly 0,
-# so padded keys get zero weight, like torch's -inf. Unlike -inf it is finite: a row whose keys
-# are *all* padding becomes a uniform average instead of 0/0 = NaN, which would otherwise
-# poison every gradient of the batch (torch returns NaN there).
-MASKED_SCORE = -1e9
 
 
 def _check_bool(fn: str, name: str, value) -> bool:
@@ -144,14 +140,12 @@ class MultiHeadAttention(Module):
         Tk = key.shape[1]
         pad = _padding_mask_array(fn, key_padding_mask, B, Tk)
 
-        # Scaling q (B*T*d numbers) is cheaper than scaling the scores (B*h*Tq*Tk numbers).
-        q = self._project(query, 0) * (1.0 / math.sqrt(self.head_dim))
+        q = self._project(query, 0)
         k = self._project(key, 1)
         v = self._project(value, 2)
         scores = F.matmul(q, F.transpose(k, -1, -2))  # (B, h, Tq, Tk)
-        if pad is not None:
-            scores = F.masked_fill(scores, pad[:, None, None, :], MASKED_SCORE)
-        probs = F.softmax(scores, -1)
+        # scale, mask and softmax in one fused kernel (one pass each way, no temporaries)
+        probs = masked_softmax(scores, pad, 1.0 / math.sqrt(self.head_dim))
         context = F.matmul(self.attn_dropout(probs), v)  # (B, h, Tq, d)
         merged = F.reshape(F.permute(context, (0, 2, 1, 3)), (B * Tq, D))
         out = F.reshape(self.out_proj(merged), (B, Tq, D))
