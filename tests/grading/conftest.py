@@ -6,6 +6,7 @@ scales (0.5 point each). Only ``student.py`` changes between them: a stub, a cor
 one, one that hangs, one that crashes the interpreter...
 """
 
+import json
 import sys
 import textwrap
 import uuid
@@ -19,6 +20,7 @@ import numpy as np
 
 TITLE = "a fake exercise"
 LESSON = "lessons/{nn}_fake.py"
+ALLOWED_IMPORTS = ("numpy", "numba", "os")  # os: the crashing student calls os._exit
 
 
 def make_references(seed):
@@ -207,13 +209,15 @@ def make_root(tmp_path_factory, solutions):
     """``make_root({"01": "stub", ...})`` -> an exercises root with references and manifest."""
     package, _ = solutions
 
-    def make(students: dict, seed: int = 0):
+    def make(students: dict, seed: int = 0, imports=None):
         root = tmp_path_factory.mktemp("exercises")
         for nn, kind in students.items():
             folder = root / f"{nn}_fake"
             folder.mkdir()
             (folder / "student.py").write_text(textwrap.dedent(STUDENTS[kind].format(nn=nn)))
             (folder / f"test_{nn}_fake.py").write_text(TESTS.format(nn=nn))
+        if imports is not None:  # the instructor's relaxations, kept by regenerate
+            (root / "manifest.json").write_text(json.dumps({"imports": imports}))
         regenerate(root, seed=seed, solutions=package)
         return root
 

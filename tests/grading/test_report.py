@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tinydyn.grading.gradescope import validate
 from tinydyn.grading.report import (
     ExerciseResult,
     Results,
@@ -57,19 +58,24 @@ def test_gradescope_json_has_score_max_score_and_tests(results):
     first, second = data["tests"][:2]
     assert first == {**first, "name": "01_autograd::test_a.py::test_softmax", "score": 2.0,
                      "max_score": 2.0, "status": "passed"}
-    assert second["status"] == "failed" and second["outcome"] == "failed"
+    assert second["status"] == "failed" and second["extra_data"]["outcome"] == "failed"
     assert second["output"] == "grad: 1 of 4 values differ"
-    assert data["tests"][3]["outcome"] == "timeout" and data["tests"][3]["status"] == "failed"
+    assert data["tests"][3]["extra_data"]["outcome"] == "timeout"
+    assert data["tests"][3]["status"] == "failed"
+
+
+def test_gradescope_json_follows_the_specification(results):
+    assert validate(to_gradescope(results, output="graded at seed 3")) == []
 
 
 def test_gradescope_json_records_seed_platform_versions_and_jit(results, monkeypatch):
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
-    data = to_gradescope(results)
+    data = to_gradescope(results)["extra_data"]
     assert data["seed"] == 3 and data["platform"]
     assert set(data["versions"]) == {"python", "numpy", "numba", "tinydyn"}
     assert data["jit"] is False
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "0")
-    assert to_gradescope(results)["jit"] is True
+    assert to_gradescope(results)["extra_data"]["jit"] is True
 
 
 def test_write_json_writes_a_complete_file(results, tmp_path):

@@ -104,8 +104,15 @@ def test_hanging_student_times_out_and_the_next_exercise_is_still_graded(make_ro
     assert ex["02_fake"].score == TOTAL
 
 
+def test_reading_the_stored_references_is_not_allowed(make_root, grade_env):
+    ex = grade(root=make_root({"01": "hardcoded"}), timeout=60.0, **grade_env).exercises[0]
+    assert {t.status for t in ex.tests} == {"not_allowed"} and ex.score == 0
+    assert "student.py line 2: imports pathlib" in ex.tests[0].message
+
+
 def test_seed_recomputes_references_so_a_hardcoded_answer_fails(make_root, grade_env):
-    root = make_root({"01": "hardcoded"})
+    # with the import checks switched off, only the fresh seed stands between it and the points
+    root = make_root({"01": "hardcoded"}, imports={"01_fake": {"allow": "any"}})
     assert grade(root=root, timeout=60.0, **grade_env).score == TOTAL
     reseeded = grade(root=root, seed=1, timeout=60.0, **grade_env)
     assert reseeded.seed == 1

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinydyn.grading.guard import Guard
+from tinydyn.grading.integrity import NotAllowed, check_source, load_policy, not_allowed_message
 from tinydyn.grading.layout import (
     DEFAULT_SOLUTIONS,
     REFERENCES_FILE,
@@ -94,6 +96,9 @@ class _Grading:
         self.finished = False
         self._impls: dict = {}
         self._refs: dict = {}
+        self._modules: dict = {}  # folder -> the student module's name, once imported
+        # Student code runs watched (see tinydyn.grading.guard); the library's solution does not.
+        self.guard = None if self.solution else Guard(_package_dirs(self.package)).install()
         self.write()
 
     # -- what the fixtures hand out -------------------------------------------------------
@@ -108,9 +113,26 @@ class _Grading:
                     raise AttributeError(f"tinydyn grading: {module.__name__} has no SOLUTION")
                 self._impls[folder] = module.SOLUTION
             else:
+                path = folder / STUDENT_FILE
+                policy = load_policy(folder, self.package)
+                findings = check_source(path, policy)
+                if findings:  # never imported: its module-level code would already run
+                    raise NotAllowed(not_allowed_message(findings, policy, path.name))
                 # Failed imports are not cached: each test re-raises with a fresh traceback.
-                self._impls[folder] = _import_by_path(folder / STUDENT_FILE, folder.name)
+                self._modules[folder] = _module_name(path, folder.name)
+                self._impls[folder] = _import_by_path(path, folder.name, self.guard, policy)
         return self._impls[folder]
+
+    def refusals(self, folder: Path, nodeid: str) -> list:
+        """Messages of what the guard refused the student's code during this test (or while
+        importing student.py, which spoils every test), each once."""
+        if self.guard is None or folder not in self._modules:
+            return []
+        messages = []
+        for v in self.guard.violations_for(self._modules[folder], nodeid):
+            if v.message not in messages:
+                messages.append(v.message)
+        return messages
 
     def impl_file(self, folder: Path) -> Path:
         if self.solution:
@@ -160,19 +182,41 @@ class _Grading:
         return Results(list(by_exercise.values()), solution=self.solution, seed=self.seed)
 
 
-def _import_by_path(path: Path, folder_name: str):
+def _module_name(path: Path, folder_name: str) -> str:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"tinydyn_student_{re.sub(r'[^A-Za-z0-9_]', '_', folder_name)}_{digest}"
+
+
+def _package_dirs(package: str) -> dict:
+    """{folder: package} of the solutions package: student code may not open its files."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return {}
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return {folder: package for folder in folders}
+
+
+def _import_by_path(path: Path, folder_name: str, guard=None, policy=None):
     if not path.is_file():
         raise FileNotFoundError(f"tinydyn grading: {path} is missing")
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    name = f"tinydyn_student_{re.sub(r'[^A-Za-z0-9_]', '_', folder_name)}_{digest}"
+    name = _module_name(path, folder_name)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    if guard is not None:  # registered first: the module-level imports are watched too
+        guard.add_student(name, spec.origin, policy)
     sys.modules[name] = module  # Numba's cache and dataclasses look modules up by name
+    phase = guard.phase if guard is not None else None
     try:
+        if guard is not None:
+            guard.phase = "import"
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    finally:
+        if guard is not None:
+            guard.phase = phase
     return module
 
 
@@ -208,6 +252,8 @@ def pytest_runtest_protocol(item, nextitem):
     state = item.config.stash.get(_STATE, None)
     if state is not None and item.get_closest_marker("exercise") is not None:
         state.running = item.nodeid
+        if state.guard is not None:
+            state.guard.phase = item.nodeid
         state.write()
 
 
@@ -230,7 +276,13 @@ def pytest_runtest_makereport(item, call):
             "max_points": possible, "message": "", "duration": 0.0}
     rec["duration"] += getattr(report, "duration", 0.0)
 
-    if call.when in ("setup", "call") and rec["status"] is None:
+    refusals = state.refusals(folder, item.nodeid) if call.when in ("setup", "call") else []
+    if refusals and rec["status"] in (None, "passed"):
+        # recorded even if the student caught the NotAllowed: the test earns nothing
+        rec["status"], rec["message"] = "not_allowed", "\n".join(refusals)
+        if not state.full_trace:
+            _rewrite(report, item, "not_allowed", rec["message"])
+    elif call.when in ("setup", "call") and rec["status"] is None:
         if report.passed and call.when == "call":
             rec["status"] = "passed"
         elif not report.passed:
@@ -263,6 +315,8 @@ def _classify(excinfo, impl_file, folder):
         return "error", "the test did not pass (no exception recorded)"
     if excinfo.errisinstance(pytest.skip.Exception):
         return "error", f"skipped, which earns no points: {excinfo.value}"
+    if excinfo.errisinstance(NotAllowed):
+        return "not_allowed", str(excinfo.value)
     frames = _frames_in(excinfo, impl_file)
     innermost_is_impl = bool(frames) and frames[-1] is excinfo.traceback[-1]
     if excinfo.errisinstance(NotImplementedError) and (
@@ -347,7 +401,8 @@ def _rewrite(report, item, status, message):
     else:
         # pytest's one-line summary shows the first line: make it the most telling one.
         lines = message.splitlines() or [""]
-        headline = lines[0] if status == "failed" else lines[-1]
+        headline = lines[0] if status in ("failed", "not_allowed") else lines[-1]
+        report.outcome = "failed"  # a not-allowed test may have passed its checks
         report.longrepr = f"[{status}] {headline}\n{message}"
 
 
@@ -356,6 +411,8 @@ def pytest_sessionfinish(session):
     if state is not None:
         state.finished, state.running = True, None
         state.write()
+        if state.guard is not None:
+            state.guard.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -3,7 +3,8 @@
 Each exercise's ``references.npz`` holds the inputs its tests feed the student's functions and the
 outputs the library computes from them (``make_references(seed)`` in
 ``tinydyn.grading.exercises.exNN_topic``). ``manifest.json`` beside the exercise folders records
-the seed, the versions that produced them and each file's sha256.
+the seed, the versions that produced them and each file's sha256 (and, untouched by
+regeneration, the instructor's ``imports`` relaxations: see :mod:`tinydyn.grading.integrity`).
 
 The ``.npz`` files are written byte-for-byte reproducibly (sorted entries, fixed zip timestamps),
 so regenerating unchanged references leaves ``git diff`` empty and the sha256 stable.
@@ -100,7 +101,8 @@ def regenerate(root="exercises", exercises=None, seed: int = 0,
         entries[folder.name] = {"file": f"{folder.name}/{REFERENCES_FILE}", "seed": seed,
                                 "sha256": sha256(path)}
         written[folder.name] = path
-    manifest = {"seed": seed, "versions": versions(),
+    # other sections (the instructor's "imports" relaxations) are kept as they are
+    manifest = {**manifest, "seed": seed, "versions": versions(),
                 "exercises": dict(sorted(entries.items()))}
     tmp = manifest_path.with_name(MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")

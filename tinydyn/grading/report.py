@@ -10,6 +10,8 @@ failed          a check did not hold (wrong values, wrong shape, wrong decision)
 error           the code raised an exception, or the test process crashed
 timeout         the exercise was killed at its wall-clock limit before this test ended
 not_attempted   the student's function still raises its ``NotImplementedError`` stub
+not_allowed     the student's file imports or reads what its exercise does not allow
+                (see :mod:`tinydyn.grading.integrity`); the message names the line
 ==============  ======================================================================
 
 Only ``passed`` earns points.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-STATUSES = ("passed", "failed", "error", "timeout", "not_attempted")
+STATUSES = ("passed", "failed", "error", "timeout", "not_attempted", "not_allowed")
 MAX_MESSAGE_CHARS = 4000
 MAX_MESSAGE_LINES = 60
 
@@ -148,17 +150,20 @@ def format_exercise(ex: ExerciseResult) -> list:
 def _messages(exercises) -> list:
     out = []
     for ex in exercises:
-        stubs = []
+        stubs, refused = [], []
         for t in ex.tests:
-            if t.status == "not_attempted":
-                if t.message not in stubs:  # one stub is usually hit by several tests
-                    stubs.append(t.message)
+            if t.status in ("not_attempted", "not_allowed"):
+                # one stub, or one refused import, is usually hit by several tests
+                seen = stubs if t.status == "not_attempted" else refused
+                if t.message not in seen:
+                    seen.append(t.message)
                 continue
             if t.status == "passed" or not t.message:
                 continue
             out.append(f"--- {ex.name} :: {t.name} ({t.status.replace('_', ' ')})")
             out.append(trim(t.message))
         out.extend(f"--- {ex.name}: not attempted: {message}" for message in stubs)
+        out.extend(f"--- {ex.name}: {message}" for message in refused)
     return out
 
 
@@ -191,12 +196,13 @@ def jit_enabled() -> bool:
         return True
 
 
-def to_gradescope(results: Results) -> dict:
-    """Gradescope's results.json fields, plus ours.
+def to_gradescope(results: Results, output: str = "") -> dict:
+    """Gradescope's ``results.json`` (checked by :func:`tinydyn.grading.gradescope.validate`).
 
-    Gradescope reads ``score``, ``max_score`` and ``tests`` (each with ``name``, ``score``,
-    ``max_score``, ``status`` in {"passed", "failed"} and ``output``); it ignores the rest, which
-    keeps our richer ``outcome`` and enough context to reproduce the run.
+    Gradescope reads ``score``, ``max_score``, ``output`` and ``tests`` (each with ``name``,
+    ``score``, ``max_score``, ``status`` in {"passed", "failed"} and ``output``). Our own
+    fields go where the specification keeps room for them, ``extra_data``: each test's
+    ``outcome`` (one of :data:`STATUSES`) and exercise, the run's seed, platform and versions.
     """
     tests = []
     for ex in results.exercises:
@@ -208,33 +214,37 @@ def to_gradescope(results: Results) -> dict:
                 "status": "passed" if t.status == "passed" else "failed",
                 "output": trim(t.message) if t.message else t.status.replace("_", " "),
                 "visibility": "visible",
-                "outcome": t.status,
-                "exercise": ex.name,
-                "duration": round(t.duration, 4),
+                "extra_data": {"outcome": t.status, "exercise": ex.name,
+                               "duration": round(t.duration, 4)},
             })
-    return {
+    data = {
         "score": results.score,
         "max_score": results.max_score,
         "tests": tests,
-        "exercises": [{"name": e.name, "score": e.score, "max_score": e.max_score,
-                       "returncode": e.returncode, "timed_out": e.timed_out,
-                       "duration": round(e.duration, 3)} for e in results.exercises],
-        "solution": results.solution,
-        "seed": results.seed,
-        "timeout": results.timeout,
-        "platform": platform.platform(),
-        "versions": versions(),
-        "jit": jit_enabled(),
-        "python_executable": sys.executable,
+        "extra_data": {
+            "exercises": [{"name": e.name, "score": e.score, "max_score": e.max_score,
+                           "returncode": e.returncode, "timed_out": e.timed_out,
+                           "duration": round(e.duration, 3)} for e in results.exercises],
+            "solution": results.solution,
+            "seed": results.seed,
+            "timeout": results.timeout,
+            "platform": platform.platform(),
+            "versions": versions(),
+            "jit": jit_enabled(),
+            "python_executable": sys.executable,
+        },
     }
+    if output:
+        data["output"] = output
+    return data
 
 
-def write_json(results: Results, path) -> Path:
+def write_json(results: Results, path, output: str = "") -> Path:
     """Write :func:`to_gradescope` to ``path`` atomically (a grader never reads half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_gradescope(results), indent=2) + "\n")
+    tmp.write_text(json.dumps(to_gradescope(results, output), indent=2) + "\n")
     os.replace(tmp, path)
     return path
 

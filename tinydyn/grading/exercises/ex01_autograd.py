@@ -14,6 +14,9 @@ import tinydyn
 
 TITLE = "Backward passes by hand: softmax + cross-entropy, layer norm, topological order"
 LESSON = "lessons/01_autograd.py"
+PREREQUISITES = ()  # lessons to have done first (the instructors' syllabus)
+# What student.py may import (see tinydyn.grading.integrity); nothing from tinydyn.
+ALLOWED_IMPORTS = ("numpy", "math")
 
 # (rows, classes) of each cross-entropy case; "large" gets logits of size 1e4
 CE_CASES = {"a": (4, 3), "b": (16, 10), "large": (6, 5)}

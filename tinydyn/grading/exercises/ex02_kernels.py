@@ -13,6 +13,9 @@ from tinydyn.kernels import scatter as _scatter
 
 TITLE = "A scatter-add kernel in Numba and its NumPy twin"
 LESSON = "lessons/02_kernels.py"
+PREREQUISITES = ("01",)  # lessons to have done first (the instructors' syllabus)
+# What student.py may import (see tinydyn.grading.integrity); nothing from tinydyn.
+ALLOWED_IMPORTS = ("numpy", "numba", "math")
 
 ROWS, WIDTH, DESTINATIONS = 15, 4, 6  # more rows than destinations: repeats are certain
 

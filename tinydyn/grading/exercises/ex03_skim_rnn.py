@@ -18,6 +18,9 @@ from tinydyn.kernels.skim_rnn import hard_weights, skim_hard_forward
 
 TITLE = "Skim-RNN: one skim step with Gumbel-softmax, and hard skimming inference"
 LESSON = "lessons/03_skim_rnn.py"
+PREREQUISITES = ("01", "02")  # lessons to have done first (the instructors' syllabus)
+# What student.py may import (see tinydyn.grading.integrity); nothing from tinydyn.
+ALLOWED_IMPORTS = ("numpy", "math")
 
 B, DX, D, DS, T = 5, 3, 6, 2, 16
 STEP_CASES = {"soft": (0.7, False), "hard": (0.5, True)}   # (tau, hard)

@@ -26,6 +26,9 @@ from tinydyn.kernels.vcrnn import rows_from_ratio, soft_mask, vcrnn_hard_forward
 
 TITLE = "VCRNN: the partial-update mask and its cost"
 LESSON = "lessons/04_vcrnn.py"
+PREREQUISITES = ("01", "02")  # lessons to have done first (the instructors' syllabus)
+# What student.py may import (see tinydyn.grading.integrity); nothing from tinydyn.
+ALLOWED_IMPORTS = ("numpy", "math")
 
 D, DX = 12, 5  # hidden and input size of the graded step
 # Ratios whose m*d is exactly representable and sits on a tie or next to a boundary (d = 8):

@@ -26,6 +26,9 @@ from tinydyn.kernels.lstm_jump import lstm_jump_infer
 
 TITLE = "LSTM-Jump: the jump-reading loop and REINFORCE with a baseline"
 LESSON = "lessons/05_lstm_jump.py"
+PREREQUISITES = ("02", "03", "04")  # lessons to have done first (the instructors' syllabus)
+# What student.py may import (see tinydyn.grading.integrity); nothing from tinydyn.
+ALLOWED_IMPORTS = ("numpy", "math")
 
 K, N = 6, 4  # the largest jump and the jump budget of the graded reading cases
 # Hand-picked reading cases (length, read, jumps): a stop at once, a jump past the end, the
