@@ -28,6 +28,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--regenerate", action="store_true",
                         help="instructors: rewrite references.npz and manifest.json from the "
                              "library (at --seed, default 0) instead of grading")
+    parser.add_argument("--make-autograder", default=None, metavar="DIR_OR_ZIP",
+                        help="instructors: write a Gradescope autograder bundle (a folder, or "
+                             "a .zip to upload) for the chosen exercises instead of grading; "
+                             "it grades every submission at a fresh seed unless --seed pins "
+                             "one")
     parser.add_argument("--solutions-package", default=None, metavar="PKG",
                         help="package with the exNN_topic modules "
                              "(default tinydyn.grading.exercises)")
@@ -57,6 +62,20 @@ def run(args) -> int:
         return 2
     selected = args.exercises or None
     try:
+        if args.make_autograder:
+            if args.regenerate or args.solution or args.json:
+                print("tinydyn grade: --make-autograder cannot be combined with --regenerate, "
+                      "--solution or --json", file=sys.stderr)
+                return 2
+            from tinydyn.grading.autograder import make_autograder
+
+            made = make_autograder(args.make_autograder, selected, root=args.root,
+                                   seed=args.seed, timeout=args.timeout, solutions=solutions)
+            seeding = (f"pinned seed {args.seed}" if args.seed is not None
+                       else "a fresh seed per submission")
+            print(f"wrote the Gradescope autograder {made} (references recomputed at "
+                  f"{seeding}); upload the .zip as the assignment's autograder")
+            return 0
         if args.regenerate:
             if args.solution or args.json:
                 print("tinydyn grade: --regenerate cannot be combined with --solution or --json",
