@@ -78,6 +78,9 @@ def test_batched_rows_equal_batch_one_rows():
     x, lengths, h0, c0 = _inputs(rng, 7, 9, 6, 3, np.float64)
     w = hard_weights(*_raw(rng, 6, 2, 3, np.float64))
     h, c, skims, p = skim_hard_forward(x, lengths, h0, c0, w)
+    # a group of rows and a single row may round differently (other matmul shapes): the
+    # decisions can only be expected to agree away from a tie, which this input keeps
+    assert _decision_margin(p, lengths, 0.5) > 1e-9
     for b in range(7):
         hb, cb, sb, pb = skim_hard_forward(x[b:b + 1], lengths[b:b + 1], h0[b:b + 1],
                                            c0[b:b + 1], w)
