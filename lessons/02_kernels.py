@@ -24,40 +24,34 @@
 # What you will see:
 #
 # 1. why a Python loop is slow, measured against NumPy and Numba;
-# 2. what compiling costs, and how the on-disk cache removes that cost;
+# 2. what compiling costs, and how the on-disk cache removes most of that cost;
 # 3. `NUMBA_DISABLE_JIT`, for debugging a kernel as plain Python;
-# 4. a kernel and its NumPy twin in `tinydyn` (scatter-add and col2im), and the backend switch;
-# 5. the fused LSTM kernel against an LSTM written step by step with `tinydyn` ops;
-# 6. all the measured speed-ups in one plot.
-#
-# A note on measuring. This lesson times code on whatever machine runs it, often a small one
-# shared with other work. NumPy's matrix products use a BLAS library that starts several
-# threads; on two busy cores those threads mostly wait for each other, and timings turn
-# erratic. So before NumPy is imported we ask for one BLAS thread (if NumPy was imported
-# earlier in this session, the request comes too late and the cell says so):
+# 4. a kernel and its NumPy twin (scatter-add), and the backend switch between them;
+# 5. a second pair, col2im, the backward of a convolution;
+# 6. the fused LSTM kernel against an LSTM written step by step with `tinydyn` ops;
+# 7. all the measured speed-ups in one plot.
+
+# %% [markdown]
+# Every timing on this page is one measurement on the machine that runs it, often a small one
+# shared with other work: read the ratios, not the absolute times. Each table gives the median
+# of several samples and their spread (interquartile range / median). So that threads do not
+# fight over the cores, NumPy's BLAS and Numba are pinned to one thread:
 
 # %%
-# ruff: noqa: E402  (the thread settings must come before the imports)
-import os
-import sys
-
-if "numpy" in sys.modules:
-    print("note: NumPy was imported before this cell; BLAS keeps its threads")
-for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
-
 import inspect
+import os
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from numba import njit
 
 import tinydyn as td
+from tinydyn.course.notebook import claim, pin_threads, plot_bars, say, show_table, time_table
 from tinydyn.kernels import get_backend, use_backend
 from tinydyn.kernels.im2col import col2im, col2im_numba, col2im_numpy, im2col
 from tinydyn.kernels.scatter import (
@@ -65,15 +59,11 @@ from tinydyn.kernels.scatter import (
     scatter_add_rows_numba,
     scatter_add_rows_numpy,
 )
-from tinydyn.measure import format_seconds, time_fn
+from tinydyn.measure import format_seconds
 
+pin_threads(1)
 rng = np.random.default_rng(0)
-speedups = {}  # label -> measured speed-up, plotted at the end
-
-
-def timed(fn, repeats=5):
-    """Median seconds per call of fn(), after warm-up (tinydyn.measure.time_fn)."""
-    return time_fn(fn, repeats=repeats, warmup=1, min_sample_s=1e-3).median
+speedups = {}  # label -> measured speed-up, plotted in section 7
 
 
 # %% [markdown]
@@ -94,26 +84,24 @@ def sum_squares(values):
 sum_squares_numba = njit(sum_squares)  # the very same source, compiled
 sum_squares_fastmath = njit(fastmath=True)(sum_squares)  # ... allowed to reorder the sum
 
+# %%
 n = 100_000
 x = rng.normal(size=n)
 x_list = x.tolist()
 versions = {"Python loop": lambda: sum_squares(x_list), "NumPy": lambda: np.sum(x * x),
             "Numba": lambda: sum_squares_numba(x),
             "Numba, fastmath": lambda: sum_squares_fastmath(x)}
-times = {}
-print(f"sum of squares of n = {n:,} float64 values")
-for name, fn in versions.items():
-    result, times[name] = fn(), timed(fn)
-    print(f"  {name:<16} {format_seconds(times[name]):>9}   "
-          f"{1e9 * times[name] / n:6.2f} ns per element   result {result:.6f}")
-speedups["sum of squares: Numba vs Python loop"] = times["Python loop"] / times["Numba"]
-speedups["sum of squares: Numba fastmath vs Python loop"] = (times["Python loop"]
-                                                           / times["Numba, fastmath"])
-speedups["sum of squares: NumPy vs Python loop"] = times["Python loop"] / times["NumPy"]
+t_sum = time_table(versions, reference="Python loop")
+ns = {name: 1e9 * t.median / n for name, t in t_sum.items()}
+say("Per element: {py:.0f} ns in the Python loop, {nb:.2f} ns compiled, {np_:.2f} ns in NumPy.",
+    py=ns["Python loop"], nb=ns["Numba"], np_=ns["NumPy"])
+for name in ("Numba", "Numba, fastmath", "NumPy"):
+    speedups[f"sum of squares: {name} vs Python loop"] = (t_sum["Python loop"].median
+                                                         / t_sum[name].median)
 
 # %% [markdown]
-# Where do the nanoseconds of the Python loop go? For each element the interpreter fetches and
-# dispatches several bytecodes (load, index, multiply, add, store, next iteration), and every
+# Where do the Python loop's nanoseconds go? For each element the interpreter dispatches
+# several bytecodes (load, index, multiply, add, store, next iteration), and every
 # intermediate float is a heap-allocated object with a reference count. The arithmetic itself
 # is a tiny fraction of that.
 #
@@ -126,15 +114,35 @@ speedups["sum of squares: NumPy vs Python loop"] = times["Python loop"] / times[
 # to the LLVM compiler. The result is machine code on unboxed floats, one pass, no temporary.
 # The price: only a subset of Python is supported (NumPy arrays, numbers, tuples, simple
 # classes — no arbitrary objects), and the first call compiles.
+
+# %% [markdown]
+# ### What `fastmath` changes
 #
-# Compiled or not, the plain loop is a strict chain: each `total += ...` must wait for the
-# previous one, because floating-point addition is not associative and the compiler may not
-# reorder it. NumPy's sum adds in a different order (pairwise, several lanes at once), which
-# is why it can keep up with or beat the plain compiled loop. `fastmath=True` permits
-# reordering: the compiler then keeps several partial sums in vector registers. The last digits
-# of the result may change — compare the printed results. `tinydyn`'s kernels allow only the
-# reorderings they need (`fastmath={"reassoc", "contract", "nsz"}` in the LSTM kernel).
-#
+# The plain loop is a strict chain: each `total += ...` waits for the previous one, because
+# floating-point addition is not associative and the compiler may not reorder it.
+# `fastmath=True` permits reordering, so the compiler keeps several partial sums in vector
+# registers. A different order rounds differently; the results, to all 17 digits:
+
+# %%
+results = {name: fn() for name, fn in versions.items()}
+show_table([[name, repr(float(r))] for name, r in results.items()], ["", "sum of squares"])
+plain, fast = results["Numba"], results["Numba, fastmath"]
+claim(t_sum["Numba, fastmath"].median < t_sum["Numba"].median,
+      "fastmath moved the sum by {d:.2g} ({ulps:.0f} units in the last place, a relative change "
+      "of {rel:.1g}) and ran {r:.1f}x faster than the plain compiled loop.",
+      d=fast - plain, ulps=abs(fast - plain) / np.spacing(plain), rel=abs(fast - plain) / plain,
+      r=t_sum["Numba"].median / t_sum["Numba, fastmath"].median)
+say("NumPy's pairwise sum took {r:.2f}x the time of the plain compiled loop.",
+    r=t_sum["NumPy"].median / t_sum["Numba"].median)
+
+# %% [markdown]
+# NumPy's sum also adds in its own order (pairwise, several lanes at once), which is why its
+# last digits can differ from the loop's too. A change in the last digits is harmless for
+# training, but it means two implementations of one float function are compared with a
+# tolerance, never with `==`. `tinydyn`'s kernels allow only the reorderings they need
+# (`fastmath={"reassoc", "contract", "nsz"}` in the LSTM kernel).
+
+# %% [markdown]
 # ## 2. Compile time and caching
 #
 # Numba compiles lazily, on the first call, for the argument types of that call. A fresh
@@ -149,14 +157,15 @@ def scale_add(a, b, alpha):
     return out
 
 
-a64, b64 = rng.normal(size=1000), rng.normal(size=1000)
-for call in ("1st call, float64", "2nd call, float64", "1st call, float32", "2nd call, float32"):
-    dtype = np.float64 if "float64" in call else np.float32
-    a_, b_ = a64.astype(dtype), b64.astype(dtype)
-    start = time.perf_counter()
-    scale_add(a_, b_, dtype(2.0))
-    print(f"{call}: {format_seconds(time.perf_counter() - start):>9}")
-print("compiled specialisations:", [str(sig) for sig in scale_add.signatures])
+calls = []
+for dtype in (np.float64, np.float32):
+    a_, b_ = rng.normal(size=1000).astype(dtype), rng.normal(size=1000).astype(dtype)
+    for which in ("1st", "2nd"):
+        start = time.perf_counter()
+        scale_add(a_, b_, dtype(2.0))
+        calls.append([f"{which} call, {dtype.__name__}", time.perf_counter() - start])
+show_table([[name, format_seconds(s)] for name, s in calls], ["", "time"], align="lr")
+print("compiled specialisations:", len(scale_add.signatures))
 
 # %% [markdown]
 # Each new combination of argument types is a new compilation (a *specialisation*): float32
@@ -164,14 +173,12 @@ print("compiled specialisations:", [str(sig) for sig in scale_add.signatures])
 # what they can before calling a kernel (for example, every index array becomes int64), so
 # that each kernel has at most one specialisation per float dtype.
 #
-# Compiled code lives in the process: a new Python process compiles again. With
-# `@njit(cache=True)` Numba also writes the machine code to disk (by default in a
-# `__pycache__` folder next to the source file, or in `NUMBA_CACHE_DIR`), keyed by the function's
-# source and argument types, and a later process loads it instead of compiling. Let us watch
-# that happen: write a small module into a temporary folder and run it in two fresh processes
-# that share a cache folder. The very first compilation in a process also pays to start up
-# the compiler itself, so the module first compiles a trivial `warm_up` function, and times
-# the first call of `sum_squares` after that.
+# Compiled code lives in the process: a new process compiles again. With `@njit(cache=True)`
+# Numba also writes the machine code to disk (next to the source file, or in
+# `NUMBA_CACHE_DIR`), keyed by the function's source and argument types, and a later process
+# loads it instead of compiling. To watch it, we write a small module to a temporary folder.
+# The first compilation in a process also starts up the compiler, so the module first
+# compiles a trivial `warm_up`, then times two calls of a cached `sum_squares`:
 
 # %%
 MODULE = textwrap.dedent("""
@@ -190,7 +197,7 @@ MODULE = textwrap.dedent("""
             total += v * v
         return total
 
-    warm_up(1.0)  # the first compilation in a process also starts up the compiler itself
+    warm_up(1.0)
     x = np.ones(200_000)
     start = time.perf_counter()
     sum_squares(x)
@@ -201,6 +208,11 @@ MODULE = textwrap.dedent("""
 """)
 
 
+# %% [markdown]
+# We run it in three fresh processes that share one cache folder: the first compiles and
+# writes the cache, the second loads it, the third runs with `NUMBA_DISABLE_JIT=1` (section 3).
+
+# %%
 def run_module(folder, **env_vars):
     """Run the module in a fresh Python process; return (1st call s, 2nd call s, type name)."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
@@ -211,41 +223,61 @@ def run_module(folder, **env_vars):
     return float(first), float(second), kind
 
 
-runs = {}
 with tempfile.TemporaryDirectory() as tmp:
     folder = Path(tmp)
     (folder / "kernel_demo.py").write_text(MODULE)
-    runs["process 1 (compiles, writes the cache)"] = run_module(folder)
-    cache_files = sorted(p.name for p in (folder / "numba_cache").rglob("*") if p.is_file())
-    runs["process 2 (loads the cache)"] = run_module(folder)
-    runs["process 3 (NUMBA_DISABLE_JIT=1)"] = run_module(folder, NUMBA_DISABLE_JIT="1")
+    compiled = run_module(folder)
+    cache_files = sorted(p.suffix for p in (folder / "numba_cache").rglob("*") if p.is_file())
+    loaded = run_module(folder)
+    no_jit = run_module(folder, NUMBA_DISABLE_JIT="1")
 print("files in the cache folder:", cache_files)
-for name, (first, second, kind) in runs.items():
-    print(f"{name:<40} 1st call {format_seconds(first):>9}, 2nd call "
-          f"{format_seconds(second):>9}   sum_squares is a {kind}")
+show_table([[name, format_seconds(first), format_seconds(second), kind]
+            for name, (first, second, kind) in [("1: compiles, writes the cache", compiled),
+                                                ("2: loads the cache", loaded),
+                                                ("3: NUMBA_DISABLE_JIT=1", no_jit)]],
+           ["process", "1st call", "2nd call", "sum_squares is a"], align="lrrl")
 
 # %% [markdown]
-# The first process pays the compilation; the second finds the cache (an index `.nbi` and the
-# machine code `.nbc`) and its first call is almost as fast as a warm call. Every `tinydyn`
-# kernel is compiled with `cache=True`, and each kernel module has a `warmup()` that compiles
-# (or loads) its kernels for float32 and float64 ahead of time; the course runner gives all
-# lessons one shared cache folder.
-#
+# The cache holds an index (`.nbi`) and the machine code (`.nbc`). What it saved:
+
+# %%
+claim(loaded[0] < compiled[0] / 2,
+      "Loading from the cache took {load}, compiling took {comp}: the cache made the first "
+      "call {r:.0f}x cheaper.", load=format_seconds(loaded[0]),
+      comp=format_seconds(compiled[0]), r=compiled[0] / loaded[0])
+say("The loaded first call still cost {r:.0f}x a warm call ({warm}).",
+    r=loaded[0] / loaded[1], warm=format_seconds(loaded[1]))
+
+# %% [markdown]
+# A loaded first call is not free: Numba reads the index, checks that the source file has
+# not changed, and links the machine code into the process. That is a one-off cost per kernel
+# and dtype, much smaller than compiling. Every `tinydyn` kernel is compiled with `cache=True`,
+# and each kernel module has a `warmup()` that compiles (or loads) its kernels for float32 and
+# float64 ahead of time; the course runner gives all lessons one shared cache folder.
+
+# %% [markdown]
 # ## 3. `NUMBA_DISABLE_JIT`: debugging a kernel as Python
 #
-# The third process above ran with the environment variable `NUMBA_DISABLE_JIT=1`. Then
-# `@njit` returns the Python function untouched (the type printed is a plain `function`), and
-# the kernel runs as an ordinary Python loop: slow — the "2nd call" column shows it — but you
-# can put a `print` or a `breakpoint()` inside it, and an out-of-range index raises an
-# `IndexError` with a traceback instead of reading arbitrary memory (compiled code does not
-# check bounds). This is why every `tinydyn` kernel is written as plain loops on NumPy arrays:
-# the same source must run under both. Two more reasons to keep a kernel small: a compiled loop
-# does not notice Ctrl-C until it returns, and an error message from Numba's type inference
-# points at the whole function, not at a line of your thinking.
+# The third process ran with `NUMBA_DISABLE_JIT=1`. Then `@njit` returns the Python function
+# untouched (the type printed is a plain `function`), and the kernel runs as an ordinary
+# Python loop:
+
+# %%
+say("Without the JIT the warm call took {t}, {r:.0f}x the compiled warm call.",
+    t=format_seconds(no_jit[1]), r=no_jit[1] / loaded[1])
+
+# %% [markdown]
+# Slow, but you can put a `print` or a `breakpoint()` inside the kernel, and an out-of-range
+# index raises an `IndexError` with a traceback instead of reading arbitrary memory (compiled
+# code does not check bounds). This is why every `tinydyn` kernel is written as plain loops on
+# NumPy arrays: the same source must run under both. Two more reasons to keep a kernel small:
+# a compiled loop does not notice Ctrl-C until it returns, and an error from Numba's type
+# inference points at the whole function, not at a line of your thinking.
 #
 # `NUMBA_DISABLE_JIT` is read once, when Numba is imported: set it before starting Python,
 # not in a running notebook.
-#
+
+# %% [markdown]
 # ## 4. A kernel and its NumPy twin: scatter-add
 #
 # The backward of every row lookup — an embedding table read at token ids, `x[idx]` with an
@@ -269,51 +301,66 @@ print("out[index] += src :", wrong.tolist())
 print("scatter_add_rows  :", right.tolist())
 
 # %% [markdown]
+# Row 0 should hold $1 + 10 = 11$; the fancy-indexed `+=` kept only the last write.
+#
 # In `tinydyn` every kernel comes as a pair with **the same signature**: a compiled loop and a
 # NumPy twin. The loop is the obvious code — a loop has no trouble with repeats, since each
 # `+=` sees the previous one:
 
 # %%
-print(inspect.getsource(getattr(scatter_add_rows_numba, "py_func", scatter_add_rows_numba)))
+print(inspect.getsource(scatter_add_rows_numba.py_func))
 
 # %% [markdown]
-# The twin has to avoid a Python loop over rows. `np.add.at(out, index, src)` is correct but
-# slow. The twin instead sorts the rows by destination, sums each run of equal destinations
-# with `np.add.reduceat`, and then adds the run sums — whose destinations are now unique —
-# with ordinary fancy indexing:
+# The twin has to avoid a Python loop over rows. NumPy has a routine for exactly this,
+# `np.add.at(out, index, src)`. The twin takes another route: it sorts the rows by
+# destination, sums each run of equal destinations with `np.add.reduceat`, and then adds the
+# run sums — whose destinations are now unique — with ordinary fancy indexing:
 
 # %%
 print(inspect.getsource(scatter_add_rows_numpy))
 
 # %% [markdown]
 # The twin is not only a fallback. It is a second, independent implementation: `tinydyn`'s
-# tests compare the two on random inputs, which catches bugs in either. Here they are on an
-# embedding-sized problem — a table of $V$ rows of width $D$ receiving $N$ token gradients —
-# together with `np.add.at`:
+# tests compare the two on random inputs, which catches bugs in either. Here are all three on
+# an embedding-sized problem — a float32 table of $V$ rows of width $D$ receiving $N$ token
+# gradients. Sums in a different order round differently, so we compare with a tolerance:
 
 # %%
 V, D, N = 2000, 64, 20_000
 index = rng.integers(0, V, size=N)
-src = rng.normal(size=(N, D))
-outs = {}
-for name, kernel in (("np.add.at", np.add.at), ("NumPy twin", scatter_add_rows_numpy),
-                     ("Numba kernel", scatter_add_rows_numba)):
-    outs[name] = np.zeros((V, D))
+src = rng.normal(size=(N, D)).astype(np.float32)
+scatter = {"np.add.at": np.add.at, "NumPy twin": scatter_add_rows_numpy,
+           "Numba kernel": scatter_add_rows_numba}
+outs = {name: np.zeros((V, D), np.float32) for name in scatter}
+for name, kernel in scatter.items():
     kernel(outs[name], index, src)
-print("largest difference, NumPy twin vs Numba:",
-      np.abs(outs["NumPy twin"] - outs["Numba kernel"]).max())
-print("largest difference, np.add.at vs Numba :",
-      np.abs(outs["np.add.at"] - outs["Numba kernel"]).max())
+for name in ("np.add.at", "NumPy twin"):
+    gap = np.abs(outs[name] - outs["Numba kernel"]).max()
+    print(f"largest difference, {name} vs Numba kernel: {gap:.1e}")
+    assert np.allclose(outs[name], outs["Numba kernel"], rtol=1e-5, atol=1e-5)
 
-scratch = np.zeros((V, D))  # the timed calls keep adding into it, which does not matter here
-t_scatter = {"np.add.at": timed(lambda: np.add.at(scratch, index, src)),
-             "NumPy twin": timed(lambda: scatter_add_rows_numpy(scratch, index, src)),
-             "Numba kernel": timed(lambda: scatter_add_rows_numba(scratch, index, src))}
-for name, seconds in t_scatter.items():
-    print(f"  {name:<13} {format_seconds(seconds):>9}")
-speedups["scatter-add: Numba vs np.add.at"] = t_scatter["np.add.at"] / t_scatter["Numba kernel"]
-speedups["scatter-add: NumPy twin vs np.add.at"] = (t_scatter["np.add.at"]
-                                                    / t_scatter["NumPy twin"])
+# %% [markdown]
+# Now their speed. The timed calls keep adding into one scratch array, which does not change
+# the work:
+
+# %%
+scratch = np.zeros((V, D), np.float32)
+t_scatter = time_table({name: (lambda k=k: k(scratch, index, src))
+                        for name, k in scatter.items()}, reference="np.add.at")
+ratio = {name: t_scatter["np.add.at"].median / t.median for name, t in t_scatter.items()}
+claim(ratio["Numba kernel"] > max(1.0, ratio["NumPy twin"]),
+      "The Numba kernel is the fastest of the three: {k:.1f}x np.add.at's speed.",
+      k=ratio["Numba kernel"])
+say("The twin ran at {t:.2f}x np.add.at's speed on this run.", t=ratio["NumPy twin"])
+speedups["scatter-add: Numba vs np.add.at"] = ratio["Numba kernel"]
+speedups["scatter-add: NumPy twin vs np.add.at"] = ratio["NumPy twin"]
+
+# %% [markdown]
+# The kernel does the minimum: one pass over `src`, each row added where it belongs. The twin
+# pays for sorting $N$ indices and for copying `src` in sorted order before it adds anything;
+# `np.add.at` pays for a general routine that accepts any index expression. Which of those
+# two wins depends on the NumPy version (NumPy 1.25 gave `ufunc.at` a fast path), the sizes and
+# the machine — this run's answer is printed above.
 
 # %% [markdown]
 # ### The backend switch
@@ -323,40 +370,46 @@ speedups["scatter-add: NumPy twin vs np.add.at"] = (t_scatter["np.add.at"]
 # `tinydyn.kernels.backend.dispatch` for the implementation of the current backend. The
 # backend is `"numba"` by default, set by the environment variable `TINYDYN_BACKEND` or by
 # `tinydyn.kernels.set_backend`, and switched temporarily with `use_backend`. So a whole model
-# can run on the NumPy twins — here, the backward of an embedding lookup through `tinydyn`
-# ops:
+# can run on the NumPy twins — here, an embedding lookup and its backward, with the same
+# sizes as above:
 
 # %%
-table = td.tensor(rng.normal(size=(V, D)).astype(np.float32), requires_grad=True)
+embedding = td.nn.Embedding(V, D, rng=rng)  # a float32 table of V rows, width D
 tokens = rng.integers(0, V, size=N)
 
 
 def embedding_backward():
-    table.grad = None
-    td.nn.functional.embedding(tokens, table).sum().backward()
-    return table.grad.data
+    embedding.weight.grad = None
+    embedding(tokens).sum().backward()
+    return embedding.weight.grad.data
 
 
-grads = {}
-t_embedding = {}
-for backend in ("numba", "numpy"):
-    with use_backend(backend):
-        print(f"inside use_backend({backend!r}): get_backend() = {get_backend()!r}")
-        grads[backend] = embedding_backward()
-        t_embedding[backend] = timed(embedding_backward)
-print("after the with-blocks      :", repr(get_backend()))
-print("same gradients:", np.array_equal(grads["numba"], grads["numpy"]))
-for backend, seconds in t_embedding.items():
-    print(f"  embedding lookup + backward on the {backend} backend: {format_seconds(seconds)}")
-print(f"numpy/numba time ratio: {t_embedding['numpy'] / t_embedding['numba']:.1f} end to end, "
-      f"{t_scatter['NumPy twin'] / t_scatter['Numba kernel']:.1f} for the kernel alone "
-      "(section above)")
+def on_backend(name):
+    with use_backend(name):
+        return embedding_backward()
+
+
+# %%
+with use_backend("numpy"):
+    print("inside use_backend('numpy'): get_backend() =", repr(get_backend()))
+print("after the with-block       : get_backend() =", repr(get_backend()))
+gap = np.abs(on_backend("numba") - on_backend("numpy")).max()
+print(f"largest difference between the two backends' gradients: {gap:.1e}")
+t_embedding = time_table({"numpy": lambda: on_backend("numpy"),
+                          "numba": lambda: on_backend("numba")}, reference="numpy")
+
+# %%
+end_to_end = t_embedding["numpy"].median / t_embedding["numba"].median
+kernel_alone = t_scatter["NumPy twin"].median / t_scatter["Numba kernel"].median
+claim(end_to_end < kernel_alone,
+      "Switching the backend speeds the whole lookup + backward up {e:.1f}x, less than the "
+      "{k:.1f}x of the scatter-add alone.", e=end_to_end, k=kernel_alone)
 
 # %% [markdown]
-# End to end, the lookup, the sum and the engine's own bookkeeping cost the same on both
-# backends; only the scatter-add inside the backward changes. (The kernel-alone ratio was
-# measured on float64 rows, the embedding on float32 ones.)
-#
+# Only the scatter-add inside the backward changes with the backend; the lookup, the sum and
+# the engine's own bookkeeping cost the same on both, and they dilute the kernel's gain.
+
+# %% [markdown]
 # ## 5. col2im: the backward of a convolution
 #
 # A convolution in `tinydyn` is `im2col` — copy every $(C, k_h, k_w)$ window of the image into
@@ -379,30 +432,35 @@ lhs = np.vdot(cols.astype(np.float64), y.astype(np.float64))
 rhs = np.vdot(image.astype(np.float64), col2im(y, shape, kernel, kernel, stride, padding))
 print(f"<im2col(x), y> = {lhs:.4f}")
 print(f"<x, col2im(y)> = {rhs:.4f}")
+assert np.isclose(lhs, rhs, rtol=1e-5)
 
 # %% [markdown]
-# The Numba kernel loops over each image plane through a small zero-bordered buffer; the NumPy
-# twin does one strided slice-add per kernel offset $(i, j)$, $k_h k_w$ of them. Both fill an
-# output array allocated by the wrapper:
+# The two inner products agree to float32 rounding (`col2im` works in float32). The Numba
+# kernel loops over each image plane through a small zero-bordered buffer; the NumPy twin does
+# one strided slice-add per kernel offset $(i, j)$, $k_h k_w$ of them. Both fill an output
+# array allocated by the wrapper:
 
 # %%
 out_numba, out_numpy = np.empty(shape, np.float32), np.empty(shape, np.float32)
 pair = (stride, stride), (padding, padding)
 col2im_numba(y, kernel, kernel, *pair, out_numba)
 col2im_numpy(y, kernel, kernel, *pair, out_numpy)
-print("largest difference, NumPy twin vs Numba:", np.abs(out_numba - out_numpy).max())
-t_col2im = {"NumPy twin": timed(lambda: col2im_numpy(y, kernel, kernel, *pair, out_numpy)),
-            "Numba kernel": timed(lambda: col2im_numba(y, kernel, kernel, *pair, out_numba))}
-for name, seconds in t_col2im.items():
-    print(f"  {name:<13} {format_seconds(seconds):>9}")
-speedups["col2im: Numba vs NumPy twin"] = t_col2im["NumPy twin"] / t_col2im["Numba kernel"]
+print(f"largest difference, NumPy twin vs Numba: {np.abs(out_numba - out_numpy).max():.1e}")
+t_col2im = time_table({"NumPy twin": lambda: col2im_numpy(y, kernel, kernel, *pair, out_numpy),
+                       "Numba kernel": lambda: col2im_numba(y, kernel, kernel, *pair,
+                                                            out_numba)})
+speedups["col2im: Numba vs NumPy twin"] = (t_col2im["NumPy twin"].median
+                                           / t_col2im["Numba kernel"].median)
+claim(speedups["col2im: Numba vs NumPy twin"] < kernel_alone,
+      "The kernel's lead over its twin is {c:.1f}x here, smaller than the {s:.1f}x of the "
+      "scatter-add.", c=speedups["col2im: Numba vs NumPy twin"], s=kernel_alone)
 
 # %% [markdown]
-# Here the twin is already reasonable — its $k_h k_w$ large slice-adds are as many C loops —
-# so the gap is smaller than for the scatter-add. A kernel pays off most where NumPy would
-# need a Python loop over many small pieces, or a slow general-purpose routine like
-# `np.add.at`.
-#
+# Here the twin is already reasonable: its $k_h k_w$ slice-adds are as many C loops over whole
+# arrays, with no sort and no index to follow. A kernel pays off most where NumPy would need a
+# Python loop over many small pieces, or a general-purpose routine.
+
+# %% [markdown]
 # ## 6. A fused LSTM against an op-level LSTM
 #
 # An LSTM is the extreme case: a recurrence of $T$ steps, each a handful of small ops.
@@ -412,8 +470,8 @@ speedups["col2im: Numba vs NumPy twin"] = t_col2im["NumPy twin"] / t_col2im["Num
 # i, f, o = \sigma(z_i), \sigma(z_f), \sigma(z_o), \quad g = \tanh(z_g),$$
 # $$c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t).$$
 #
-# Written with `tinydyn` ops, each step records some twenty small ops (count them below: the
-# slices and transposes are ops too), each with its Python overhead:
+# Written with `tinydyn` ops, each step records some twenty small ops (count them: the slices
+# and transposes are ops too), each with its Python overhead:
 
 # %%
 def lstm_op_level(x, w_ih, w_hh, bias):
@@ -443,77 +501,71 @@ def lstm_op_level(x, w_ih, w_hh, bias):
 B, T, I, H = 16, 50, 32, 64
 x_seq = td.tensor(rng.normal(size=(B, T, I)).astype(np.float32))
 bound = 1 / np.sqrt(H)
-w_ih = td.tensor(rng.uniform(-bound, bound, (4 * H, I)).astype(np.float32), requires_grad=True)
-w_hh = td.tensor(rng.uniform(-bound, bound, (4 * H, H)).astype(np.float32), requires_grad=True)
-bias = td.tensor(rng.uniform(-bound, bound, 4 * H).astype(np.float32), requires_grad=True)
-
+w_ih, w_hh, bias = (td.tensor(rng.uniform(-bound, bound, s).astype(np.float32),
+                              requires_grad=True) for s in [(4 * H, I), (4 * H, H), 4 * H])
 hs_ops = lstm_op_level(x_seq, w_ih, w_hh, bias)
 hs_fused, h_T, c_T = td.lstm(x_seq, None, None, w_ih, w_hh, bias)
 print(f"B={B}, T={T}, I={I}, H={H}; hidden states {hs_fused.shape}")
-print("largest difference, fused vs op-level:", np.abs(hs_fused.data - hs_ops.data).max())
-
-t_lstm = {"op-level forward": timed(lambda: lstm_op_level(x_seq, w_ih, w_hh, bias)),
-          "fused forward": timed(lambda: td.lstm(x_seq, None, None, w_ih, w_hh, bias))}
+print(f"largest difference, fused vs op-level: {np.abs(hs_fused.data - hs_ops.data).max():.1e}")
+assert np.allclose(hs_fused.data, hs_ops.data, atol=1e-5)
 
 
+# %% [markdown]
+# One training step needs the forward and the backward, so we time both, forward alone and
+# forward + backward:
+
+# %%
 def train_step(forward):
     for p in (w_ih, w_hh, bias):
         p.grad = None
     forward().sum().backward()
 
 
-t_lstm["op-level forward + backward"] = timed(
-    lambda: train_step(lambda: lstm_op_level(x_seq, w_ih, w_hh, bias)))
-t_lstm["fused forward + backward"] = timed(
-    lambda: train_step(lambda: td.lstm(x_seq, None, None, w_ih, w_hh, bias)[0]))
-for name, seconds in t_lstm.items():
-    print(f"  {name:<28} {format_seconds(seconds):>9}")
-speedups["LSTM forward: fused vs op-level"] = (t_lstm["op-level forward"]
-                                               / t_lstm["fused forward"])
-speedups["LSTM forward + backward: fused vs op-level"] = (
-    t_lstm["op-level forward + backward"] / t_lstm["fused forward + backward"])
+op_level = lambda: lstm_op_level(x_seq, w_ih, w_hh, bias)  # noqa: E731
+fused = lambda: td.lstm(x_seq, None, None, w_ih, w_hh, bias)[0]  # noqa: E731
+for part, wrap in (("forward", lambda f: f),
+                   ("forward + backward", lambda f: lambda: train_step(f))):
+    print(f"{part}:")
+    t = time_table({"op-level": wrap(op_level), "fused": wrap(fused)}, repeats=8, block=4)
+    speedups[f"LSTM {part}: fused vs op-level"] = t["op-level"].median / t["fused"].median
+claim(min(speedups["LSTM forward: fused vs op-level"],
+          speedups["LSTM forward + backward: fused vs op-level"]) > 1,
+      "The fused op is {f:.1f}x faster on the forward and {fb:.1f}x on a training step.",
+      f=speedups["LSTM forward: fused vs op-level"],
+      fb=speedups["LSTM forward + backward: fused vs op-level"])
 
 # %% [markdown]
 # The op-level version spends most of its time outside arithmetic: creating tensors, recording
-# nodes, and (in the backward) walking a graph of $T$ times twenty nodes. The fused op records one
-# node for the whole sequence. The catch is flexibility: a dynamic method that decides at every
-# step whether to read, skim or jump cannot hide inside a fixed compiled loop — unless the
-# decision is expressed as data the kernel reads, such as the padding `mask` argument of
+# nodes, and (in the backward) walking a graph of $T$ times twenty nodes. The fused op records
+# one node for the whole sequence. The catch is flexibility: a dynamic method that decides at
+# every step whether to read, skim or jump cannot hide inside a fixed compiled loop — unless
+# the decision is expressed as data the kernel reads, such as the padding `mask` argument of
 # `tinydyn.lstm`, which carries the state unchanged through masked steps. Later lessons keep
 # returning to this trade-off.
-#
+
+# %% [markdown]
 # ## 7. The speed-ups, side by side
 
 # %%
-labels = list(speedups)
-values = [speedups[k] for k in labels]
-fig, ax = plt.subplots(figsize=(8, 3.8))
-bars = ax.barh(labels, values, color=["tab:blue" if "Numba" in k or "fused" in k else "tab:gray"
-                                      for k in labels])
-ax.set_xscale("log")
-ax.axvline(1, color="black", lw=0.8)
-for bar, v in zip(bars, values):
-    ax.text(v * 1.1, bar.get_y() + bar.get_height() / 2, f"{v:.1f}×", va="center", fontsize=9)
-ax.invert_yaxis()
-ax.set_xlim(0.5, max(values) * 4)
-ax.set_xlabel("speed-up (baseline time / time), log scale")
-ax.set_title("Measured speed-ups on this machine")
-plt.show()
-for label, v in speedups.items():
-    print(f"{label:<45} {v:8.1f}×")
+plot_bars(speedups, xlabel="speed-up (baseline time / time), log scale", log_x=True,
+          fmt="{:.1f}x", line_at=1, title="Measured speed-ups on this machine")
+best = max(speedups, key=speedups.get)
+claim("Python loop" in best, "The largest speed-up is against a Python loop: {b} ({v:.0f}x).",
+      b=best, v=speedups[best])
 
 # %% [markdown]
-# The pattern: compiling pays most where the alternative is Python doing per-element or
-# per-step work (the loop, the recurrence), and least where NumPy already does large chunks of
-# work per call. Measure before writing a kernel — and keep its NumPy twin.
-#
+# The pattern: compiling pays most where the alternative is the interpreter doing work per
+# element, and much less where NumPy already does a large chunk of work per call, as in
+# col2im's slice-adds. Measure before writing a kernel — and keep its NumPy twin.
+
+# %% [markdown]
 # ## Exercise 02
 #
 # Open `exercises/02_kernels/student.py` and write the pair from section 4 yourself:
 #
 # * `scatter_add_rows_numba(out, index, src)` — the loop, compiled with `@njit(cache=True)`;
 # * `scatter_add_rows_numpy(out, index, src)` — the twin, with whole-array NumPy and no Python
-#   loop over rows (`np.add.at` is accepted; sort + `np.add.reduceat` is faster).
+#   loop over rows (`np.add.at` is accepted, or the sort + `np.add.reduceat` route above).
 #
 # Both must add repeated indices correctly and leave `out` unchanged for an empty index. Grade
 # them from the repository root with `tinydyn grade 02`.
