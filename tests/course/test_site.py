@@ -97,6 +97,14 @@ def test_exercises_page_counts_tests_and_points_with_parametrize(tiny_site):
     assert "| 03 | `exercises/03_fake/` | fake | — | 5 | 11 |" in text
 
 
+def test_instructors_page_has_the_generated_syllabus_and_a_nav_entry(tiny_site):
+    paths, site = tiny_site
+    text = (paths.docs_build / "instructors.md").read_text()
+    assert re.search(r"\| 01 \| Quokkagrad: a tiny lesson \| — \| \d+ s \| — \|", text)
+    assert 'href="instructors/"' in _page(site, "")
+    assert "Syllabus" in _page(site, "instructors")
+
+
 def test_benchmarks_page_includes_results_and_their_images(tiny_site):
     paths, site = tiny_site
     html = _page(site, "benchmarks")
@@ -210,5 +218,6 @@ def test_mathjax_source_is_the_self_contained_svg_build():
 def test_repository_docs_hold_the_generated_page_markers():
     docs = Path(__file__).resolve().parents[2] / "docs"
     for page, marker in [("course/index.md", "lessons"), ("exercises.md", "exercises"),
-                         ("benchmarks.md", "benchmarks"), ("library/index.md", "library")]:
+                         ("benchmarks.md", "benchmarks"), ("library/index.md", "library"),
+                         ("instructors.md", "syllabus")]:
         assert f"<!-- tinydyn:{marker} -->" in (docs / page).read_text(), page

@@ -113,6 +113,17 @@ def test_home_page_renders_the_material_theme(site, browser):
     assert _fetched_elsewhere(browser, base) == []
 
 
+def test_instructors_page_is_in_the_nav_and_shows_the_syllabus(site, browser):
+    base, _, _, _ = site
+    browser.get(base + "/")
+    link = _wait(browser).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '.md-nav a[href$="instructors/"]')))
+    browser.get(link.get_attribute("href"))
+    table = _wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR,
+                                                                   ".md-content table")))
+    assert "time to run" in table.text and "points" in table.text
+
+
 def test_lesson_page_loads_its_plot_image(site, browser):
     base, lesson, _, _ = site
     browser.get(lesson)

@@ -4,8 +4,9 @@
 
 - ``course/NN_topic.ipynb``: the executed lessons, which mkdocs-jupyter renders (no execution);
 - the generated tables: lessons on ``course/index.md``, exercises and points on ``exercises.md``,
-  the latest ``bench-results/*.md`` on ``benchmarks.md``, packages on ``library/index.md`` (each
-  replaces a ``<!-- tinydyn:NAME -->`` marker in the hand-written page);
+  the latest ``bench-results/*.md`` on ``benchmarks.md``, packages on ``library/index.md``, the
+  syllabus on ``instructors.md`` (each replaces a ``<!-- tinydyn:NAME -->`` marker in the
+  hand-written page);
 - ``library/<package>.md``: one mkdocstrings page per package that exists;
 - ``assets/mathjax/``: MathJax 3 copied from the installed ``django-static-mathjax`` wheel, so
   maths renders offline.
@@ -32,6 +33,7 @@ from tinydyn.course.pages import (
     library_pages,
 )
 from tinydyn.course.paths import CoursePaths
+from tinydyn.grading.syllabus import syllabus_rows, syllabus_table
 
 __all__ = ["SiteError", "assemble_docs", "build_site", "mathjax_source", "write_config"]
 
@@ -87,6 +89,8 @@ def assemble_docs(paths: CoursePaths, notebooks: list[Path], log=print) -> dict:
           lessons_table(notebooks, {r["id"]: r for r in rows}))
     _fill(docs / "exercises.md", "exercises", exercises_table(rows, {nb.stem for nb in notebooks}))
     _fill(docs / "benchmarks.md", "benchmarks", benchmarks_section(paths.bench_results, docs))
+    _fill(docs / "instructors.md", "syllabus",
+          syllabus_table(syllabus_rows(paths.root, paths.notebooks)))
     library = library_pages(paths, docs)
     _fill(docs / "library" / "index.md", "library", "\n".join(
         f"- [tinydyn.{name}]({name}.md): {summary}" for name, _, summary in library) + "\n")
@@ -114,7 +118,7 @@ def _nav(docs: Path, parts: dict) -> list:
     nav = [{"Home": "index.md"}]
     nav.append({"Course": present([(None, "course/index.md")]) + [
         {title: file} for title, file in parts["lessons"]]})
-    nav += present([("Exercises", "exercises.md")])
+    nav += present([("Exercises", "exercises.md"), ("Instructors", "instructors.md")])
     nav.append({"Library": present([(None, "library/index.md")]) + [
         {title: file} for title, file in parts["library"]]})
     nav += present([("Benchmarks", "benchmarks.md"), ("Design", "design.md")])
