@@ -83,3 +83,9 @@ def test_tradeoff_two_panels_same_accuracies_time_in_ms():
 def test_tradeoff_rejects_columns_of_different_lengths():
     with pytest.raises(ValueError, match=r"plot_tradeoff: methods\['x'\] must be"):
         plot_tradeoff({"x": ([1.0, 2.0], [1.0], [0.5, 0.6])})
+
+
+def test_log_axis_labels_are_short_plain_numbers():
+    from tinydyn.course.figures.vcrnn import _short
+
+    assert [_short(v) for v in (2e6, 5e4, 100.0, 0.05)] == ["2M", "50k", "100", "0.05"]

@@ -35,6 +35,23 @@ def moving_average(values, width: int = 10) -> np.ndarray:
     return np.convolve(values, np.ones(width) / width, mode="valid")
 
 
+def _short(value: float) -> str:
+    """1500000 -> "1.5M", 20000 -> "20k", 0.05 -> "0.05"."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def _plain_log_ticks(ax):
+    """Label a log x axis at 1, 2 and 5 times each power of ten, as plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _short(value)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_soft_mask(m: float, d: int, sharpness, eps: float = 0.0, ax=None):
     """The soft mask ``e_j`` over the rows ``j = 0 .. d-1`` for one ratio ``m``: one line per
     sharpness in ``sharpness``, labelled with the mask's sum, and a dotted line where a hard
@@ -121,6 +138,7 @@ def plot_tradeoff(methods: dict, names=None, axes=None):
         points = {name: ([scale * x for x in columns[i]], list(columns[2]))
                   for name, columns in methods.items()}
         plot_pareto(points, xlabel=f"{unit} (log)", ax=ax, title=f"accuracy vs {what}")
+        _plain_log_ticks(ax)
         for name, labels in (names or {}).items():
             for x, y, label in zip(*points[name], labels):
                 ax.annotate(label, (x, y), fontsize=7, textcoords="offset points",
