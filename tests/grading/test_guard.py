@@ -2,6 +2,7 @@
 checked, the library's are not, and a refusal is recorded even when the student catches it."""
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,14 +60,8 @@ def test_refusal_while_importing_is_recorded_even_when_caught(student):
             pass
         ''')
     assert module is not None
-    [violation] = guard.violations_for(_module_name(module_path(module), "01_fake"), "any_test")
+    [violation] = guard.violations_for(_module_name(Path(module.__file__), "01_fake"), "a_test")
     assert violation.phase == "import" and violation.finding.line == 4
-
-
-def module_path(module):
-    from pathlib import Path
-
-    return Path(module.__file__)
 
 
 def test_library_imports_made_on_the_students_behalf_are_not_checked(student):
