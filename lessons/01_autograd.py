@@ -26,8 +26,9 @@
 # 2. a tiny engine, written live on this page, that agrees with `tinydyn`;
 # 3. why the backward pass walks the graph in *topological order*;
 # 4. gradient checking with finite differences, and how to choose its step;
-# 5. graphs that change from one input to the next, and why the backward must be iterative;
-# 6. the two derivations you will turn into code in Exercise 01.
+# 5. graphs that change from one input to the next;
+# 6. why the backward must be iterative;
+# 7. the two derivations you will turn into code in Exercise 01.
 
 # %%
 import inspect
@@ -39,6 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinydyn as td
+from tinydyn.course.notebook import claim
 
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
@@ -103,6 +105,7 @@ def draw_graph(ax, nodes, edges):
     ax.axis("off")
 
 
+# %%
 grads = {"x": dL_dx, "y": dL_dy, "a": dL_da, "b": dL_db, "L": 1.0}
 values = {"x": x, "y": y, "a": a, "b": b, "L": L}
 positions = {"x": (0, 2.2), "y": (0, 0), "a": (3, 2.2), "b": (5.5, 1.1), "L": (8, 1.1)}
@@ -128,10 +131,11 @@ plt.show()
 #   multiplying the incoming gradient by the local derivatives and *adding* what arrives at
 #   each node along different paths.
 #
-# Below is a complete engine for scalars in about forty lines. It has the same shape as
-# `tinydyn`'s (`td.Function` with a static `forward(ctx, ...)` and `backward(ctx, grad)`, a
-# context `ctx` to save what the backward needs, and a `Tensor` recording its producer), only
-# on Python floats instead of NumPy arrays.
+# Below is a complete engine for scalars, in five short cells of about seventy lines in all.
+# It has the same shape as `tinydyn`'s (`td.Function` with a static `forward(ctx, ...)` and
+# `backward(ctx, grad)`, a context `ctx` to save what the backward needs, and a `Tensor`
+# recording its producer), only on Python floats instead of NumPy arrays. First the context
+# and the base class of every operation: `apply` runs the forward and records the graph edge.
 
 # %%
 class Context:
@@ -153,6 +157,11 @@ class Op:
         return out
 
 
+# %% [markdown]
+# Each operation is a forward and its local derivatives. `Add` passes the gradient to both
+# inputs; `Mul` needs its inputs, so its forward saves them:
+
+# %%
 class Add(Op):
     @staticmethod
     def forward(ctx, a, b):
@@ -175,11 +184,16 @@ class Mul(Op):
         return g * b, g * a
 
 
+# %% [markdown]
+# For $\tanh$ the derivative $1 - \tanh^2 a$ is cheapest written with the output, so the
+# forward saves that instead of the input:
+
+# %%
 class Tanh(Op):
     @staticmethod
     def forward(ctx, a):
         out = math.tanh(a)
-        ctx.save(out)  # the derivative is cheapest written with the output
+        ctx.save(out)
         return out
 
     @staticmethod
@@ -188,6 +202,12 @@ class Tanh(Op):
         return (g * (1 - out * out),)
 
 
+# %% [markdown]
+# The value type: a float, its gradient, and the recorded producer. Its `backward` seeds
+# $\partial L/\partial L = 1$ and visits the nodes from the output back, adding what each
+# operation's backward returns into its inputs' gradients:
+
+# %%
 class Scalar:
     def __init__(self, data, label=""):
         self.data, self.grad, self.label = float(data), 0.0, label
@@ -210,6 +230,10 @@ class Scalar:
                     parent.grad += g
 
 
+# %% [markdown]
+# The order of that visit comes from a depth-first search (section 3 says why it matters):
+
+# %%
 def topological_order(root):
     """Every node reachable from root, each after all of its parents (recursive DFS)."""
     order, seen = [], set()
@@ -250,8 +274,9 @@ tL = (tx * ty + ty).tanh()
 tL.backward()
 print(f"tinydyn    : L = {tL.item():.6f}, dL/dx = {tx.grad.item():.6f}, "
       f"dL/dy = {ty.grad.item():.6f}")
-print(f"largest difference from the hand computation: "
-      f"{max(abs(sx.grad - dL_dx), abs(sy.grad - dL_dy), abs(tx.grad.item() - dL_dx)):.1e}")
+gap = max(abs(sx.grad - dL_dx), abs(sy.grad - dL_dy), abs(tx.grad.item() - dL_dx),
+          abs(ty.grad.item() - dL_dy))
+claim(gap < 1e-12, "Both engines agree with the hand computation to {gap:.1e}.", gap=gap)
 
 # %% [markdown]
 # ## 3. Topological order
@@ -290,6 +315,8 @@ def backward_every_path(v, g, calls):
         backward_every_path(parent, pg, calls)
 
 
+# %%
+growth = []
 print(f"{'depth n':>7} {'calls, every path':>18} {'nodes, topological':>19} {'same grad':>10}")
 for n in (4, 8, 12, 16):
     v0 = Scalar(0.3)
@@ -302,6 +329,11 @@ for n in (4, 8, 12, 16):
     backward_every_path(v, 1.0, calls)
     print(f"{n:>7} {calls[0]:>18,} {len(topological_order(v)):>19} "
           f"{str(math.isclose(v0.grad, topo_grad)):>10}")
+    growth.append((calls[0], len(topological_order(v))))
+per_4_steps = [c2 / c1 for (c1, _), (c2, _) in zip(growth, growth[1:])]
+claim(min(per_4_steps) > 2 ** 3.9, "Every 4 more steps multiply the every-path calls by "
+      "{r:.0f} (2^4 = 16) and add {d} nodes to the topological walk.",
+      r=per_4_steps[-1], d=growth[-1][1] - growth[-2][1])
 
 # %% [markdown]
 # The topological walk touches each node once: its cost grows linearly with the graph, the
@@ -339,36 +371,44 @@ def central_difference_error(dtype, eps):
     return np.maximum(np.array(errors), 1e-17)  # an exact hit would vanish from a log plot
 
 
+# %%
 eps = np.logspace(-12, -0.5, 70)
-best_error = {}
+errors = {dtype.__name__: central_difference_error(dtype, eps)
+          for dtype in (np.float32, np.float64)}
+for name, err in errors.items():
+    u, best = np.finfo(name).eps, np.argmin(err)
+    print(f"{name}: machine eps u = {u:.1e}, u^(1/3) = {u ** (1 / 3):.1e}; "
+          f"best measured eps = {eps[best]:.1e} with median error {err[best]:.1e}")
+    assert abs(np.log10(eps[best] / u ** (1 / 3))) < 1, "the best step is not near u^(1/3)"
+ratio = errors["float32"].min() / errors["float64"].min()
+print(f"at its best, float32 is {ratio:.0e} times less accurate than float64")
+derivative = np.median(1 - np.tanh(POINTS) ** 2)
+claim(bool(np.isclose(errors["float32"][0], derivative)), "At the smallest step the float32 "
+      "error is the median derivative itself, {d:.3f}.", d=derivative)
+
+# %% [markdown]
+# The same errors against the step, beside the two estimates of the text:
+
+# %%
 fig, ax = plt.subplots(figsize=(7, 4))
-for dtype, color in ((np.float32, "tab:red"), (np.float64, "tab:blue")):
-    errors = central_difference_error(dtype, eps)
-    best = np.argmin(errors)
-    best_error[dtype.__name__] = errors[best]
-    u = np.finfo(dtype).eps
-    print(f"{dtype.__name__}: machine eps u = {u:.1e}, u^(1/3) = {u ** (1 / 3):.1e}; "
-          f"best measured eps = {eps[best]:.1e} with median error {errors[best]:.1e}")
-    ax.loglog(eps, errors, ".-", color=color, label=f"{dtype.__name__} measured")
-    ax.loglog(eps, u / eps, ":", color=color, label=f"{dtype.__name__} round-off ≈ u/ε")
+for (name, err), color in zip(errors.items(), ("tab:red", "tab:blue")):
+    u = np.finfo(name).eps
+    ax.loglog(eps, err, ".-", color=color, label=f"{name} measured")
+    ax.loglog(eps, u / eps, ":", color=color, label=f"{name} round-off ≈ u/ε")
 ax.loglog(eps, eps**2 / 6, "--", color="0.3", label="truncation ≈ ε²·|f'''|/6")
-print(f"at its best, float32 is {best_error['float32'] / best_error['float64']:.0e} times "
-      "less accurate than float64")
-ax.set_xlabel("step ε")
-ax.set_ylabel("median |error| of the derivative")
-ax.set_ylim(1e-13, 10)
+ax.set(xlabel="step ε", ylabel="median |error| of the derivative", ylim=(1e-13, 10),
+       title="Central differences: truncation vs round-off")
 ax.legend(fontsize=8)
-ax.set_title("Central differences: truncation vs round-off")
 plt.show()
 
 # %% [markdown]
 # Each measured curve is a V: along the truncation line for large $\varepsilon$, under the
-# round-off estimate (a worst case) for small $\varepsilon$, with its bottom near $u^{1/3}$.
-# On the far left of the float32 curve, $x + \varepsilon$ rounds back to $x$, the estimate is
-# 0 and the error is the whole derivative. Even at its best, float32 is too coarse to tell a
-# subtle bug from rounding. That is why `td.grad_check` insists on float64 inputs (and uses
-# $\varepsilon = 10^{-6}$, near the float64 optimum). It perturbs every input element,
-# compares with the backward, and raises an `AssertionError` naming the
+# round-off estimate (a worst case) for small $\varepsilon$, with its bottom near $u^{1/3}$
+# (asserted above). On the far left of the float32 curve, $x + \varepsilon$ rounds back to
+# $x$, the estimate is 0 and the error is the whole derivative. Even at its best, float32 is
+# too coarse to tell a subtle bug from rounding. That is why `td.grad_check` insists on
+# float64 inputs (and uses $\varepsilon = 10^{-6}$, near the float64 optimum). It perturbs
+# every input element, compares with the backward, and raises an `AssertionError` naming the
 # worst element:
 
 # %%
@@ -470,6 +510,7 @@ for _ in range(STEPS):
     h = (w_tiny * h + 0.1).tanh()
 try:
     h.backward()
+    raise AssertionError(f"the tiny engine survived {STEPS} steps: raise STEPS")
 except RecursionError as err:
     print(f"tiny engine, {STEPS} steps: RecursionError: {err}")
 
@@ -495,6 +536,7 @@ for _ in range(STEPS):
 print(f"tinydyn, {STEPS} steps ({3 * STEPS} recorded ops): dh/dw = {w_td.grad.item():.10f} "
       f"in {seconds:.2f} s (forward + backward)")
 print(f"forward-mode check                      : dh/dw = {dh_dw:.10f}")
+assert math.isclose(w_td.grad.item(), dh_dw, rel_tol=1e-9)
 
 # %% [markdown]
 # ## 7. Two backward passes to derive
@@ -526,6 +568,7 @@ p = td.softmax(z, dim=-1).data
 one_hot = np.eye(5)[target]
 print("tinydyn dL/dz:", z.grad.data[0])
 print("p - y        :", (p - one_hot)[0])
+assert np.allclose(z.grad.data, p - one_hot, rtol=0, atol=1e-12)
 print(f"largest float64 exponent before exp overflows: {np.log(np.finfo(np.float64).max):.2f}")
 
 # %% [markdown]
@@ -570,6 +613,8 @@ xhat = out.data  # with no weight and bias, the output is x-hat itself
 sci = {"float_kind": lambda v: f"{v:.1e}"}
 print("row sums of dL/dx  :", np.array2string(xr.grad.data.sum(axis=1), formatter=sci))
 print("row dots with x-hat:", np.array2string((xr.grad.data * xhat).sum(axis=1), formatter=sci))
+assert np.abs(xr.grad.data.sum(axis=1)).max() < 1e-12  # zero up to rounding
+assert np.abs((xr.grad.data * xhat).sum(axis=1)).max() < 1e-3  # small, not zero: eps > 0
 
 # %% [markdown]
 # ## Exercise 01
