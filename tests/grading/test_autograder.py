@@ -77,6 +77,15 @@ def test_setup_sh_installs_the_bundled_source_and_parses(bundle):
     assert subprocess.run(["bash", "-n", str(bundle / "setup.sh")]).returncode == 0
 
 
+def test_self_check_grades_the_library_solution_to_full_marks(root):
+    env = {**os.environ, "PYTHONPATH": str(root / "source" / "tinydyn-src")}
+    proc = subprocess.run([sys.executable, "-m", "tinydyn.grading.autograder", "--root",
+                           str(root), "--self-check"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the library's solution" in proc.stdout and "TOTAL 10 / 10 points" in proc.stdout
+
+
 def test_stubs_score_zero(root):
     data = run_bundle(root, {"03_skim_rnn/student.py":
                                          EXERCISES / "03_skim_rnn" / "student.py"})

@@ -73,8 +73,10 @@ def run(args) -> int:
                                    seed=args.seed, timeout=args.timeout, solutions=solutions)
             seeding = (f"pinned seed {args.seed}" if args.seed is not None
                        else "a fresh seed per submission")
+            upload = ("upload it" if made.suffix == ".zip" else
+                      "zip its contents (not the folder itself) and upload that")
             print(f"wrote the Gradescope autograder {made} (references recomputed at "
-                  f"{seeding}); upload the .zip as the assignment's autograder")
+                  f"{seeding}); {upload} as the assignment's autograder")
             return 0
         if args.regenerate:
             if args.solution or args.json:
