@@ -113,3 +113,72 @@ def test_matmul_rejects_a_zero_dimensional_operand():
 def test_matmul_rejects_a_list_operand_with_a_type_error():
     with pytest.raises(TypeError, match=r"^matmul: other must be a Tensor, got list$"):
         td.matmul(td.zeros(2, 2), [[1.0, 0.0], [0.0, 1.0]])
+
+
+# ---- the fused linear op --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 3), (2, 5, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gradients_match_finite_differences(shape, bias):
+    from tinydyn.autograd.ops_linalg import linear
+
+    rng = np.random.default_rng(1)
+    x, w = leaf(rng, shape), leaf(rng, (2, 3))
+    if bias:
+        assert grad_check(linear, x, w, leaf(rng, (2,)))
+    else:
+        assert grad_check(linear, x, w)
+
+
+def test_linear_equals_matmul_plus_bias_forward_and_backward():
+    from tinydyn.autograd.ops_linalg import linear
+
+    rng = np.random.default_rng(2)
+    x, w, b = leaf(rng, (2, 4, 3)), leaf(rng, (5, 3)), leaf(rng, (5,))
+    g = rng.standard_normal((2, 4, 5))
+    fused = linear(x, w, b)
+    fused.backward(g)
+    grads = [t.grad.data for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    composed = td.matmul(x, w.T) + b
+    composed.backward(g)
+    np.testing.assert_allclose(fused.data, composed.data, rtol=1e-13)
+    for got, t in zip(grads, (x, w, b)):
+        np.testing.assert_allclose(got, t.grad.data, rtol=1e-12, atol=1e-14)
+
+
+def test_linear_skips_gradients_nobody_wants():
+    from tinydyn.autograd.ops_linalg import linear
+
+    rng = np.random.default_rng(3)
+    x = td.tensor(rng.standard_normal((4, 3)))  # a constant input
+    w, b = leaf(rng, (2, 3)), leaf(rng, (2,))
+    linear(x, w, b).sum().backward()
+    assert x.grad is None and w.grad.shape == (2, 3) and b.grad.shape == (2,)
+
+
+def test_linear_flops_are_those_of_linear_flops():
+    from tinydyn.autograd.ops_linalg import linear
+    from tinydyn.measure import FlopCounter, linear_flops
+
+    x, w, b = td.ones(6, 3), td.ones(2, 3), td.ones(2)
+    with FlopCounter() as fc:
+        linear(x, w, b)
+        linear(x, w)
+    assert fc.total == linear_flops(3, 2, rows=6) + linear_flops(3, 2, rows=6, bias=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((np.ones((2, 3)), td.ones(2, 3)), "input must be a Tensor"),
+    ((td.ones(2, 3), td.ones(3)), "weight must be 2-D"),
+    ((td.ones(2, 4), td.ones(2, 3)), "last dimension must equal"),
+    ((td.ones(2, 3), td.ones(2, 3), td.ones(3)), r"bias must have shape \(2,\)"),
+    ((td.ones(2, 3), td.ones(2, 3, dtype="float64")), "dtype"),
+])
+def test_linear_bad_input_is_named(args, message):
+    from tinydyn.autograd.ops_linalg import linear
+
+    with pytest.raises((TypeError, ValueError), match=f"linear.*{message}"):
+        linear(*args)

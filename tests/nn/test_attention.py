@@ -154,6 +154,24 @@ def test_attention_gradients_of_inputs_and_parameters():
     assert grad_check(lambda q, kv, *ps: mha(q, kv, key_padding_mask=pad), q, kv, *params)
 
 
+def test_self_attention_gradients_of_every_parameter():
+    rng = np.random.default_rng(13)
+    mha = make_mha(4, 2)
+    x = leaf(rng, 2, 3, 4)
+    pad = np.array([[False, True, False], [False, False, False]])
+    params = [mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight, mha.out_proj.bias]
+    assert grad_check(lambda x, *ps: mha(x, key_padding_mask=pad), x, *params)
+
+
+def test_encoder_layer_gradients_of_the_feedforward_parameters():
+    rng = np.random.default_rng(14)
+    layer = make_layer(False, activation="relu")
+    x = leaf(rng, 2, 3, 4)
+    params = [layer.linear1.weight, layer.linear1.bias, layer.linear2.weight,
+              layer.linear2.bias]
+    assert grad_check(lambda x, *ps: layer(x), x, *params)
+
+
 def test_attention_probabilities_are_differentiable():
     rng = np.random.default_rng(7)
     mha = make_mha(4, 2)
