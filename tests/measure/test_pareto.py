@@ -41,3 +41,29 @@ def test_plot_pareto_draws_points_and_front(tmp_path):
     assert len(ax.get_lines()) == 4
     ax.figure.savefig(tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 0
+
+
+def test_plot_pareto_draws_error_bars_spanning_each_point(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    yerr = np.array([[0.1, 0.2], [0.05, 0.0]])
+    plot_pareto({"m": ([1.0, 2.0], [0.5, 0.8])}, ax=ax, yerr={"m": yerr})
+    bars = [c for c in ax.collections if c.get_segments()]
+    assert len(bars) == 1
+    spans = sorted((round(s[0][1], 6), round(s[1][1], 6)) for s in bars[0].get_segments())
+    assert spans == [(0.4, 0.55), (0.6, 0.8)]
+    plt.close(fig)
+
+
+def test_plot_pareto_rejects_error_bars_of_the_wrong_length():
+    with pytest.raises(ValueError, match=r"plot_pareto.*yerr\['m'\].*shape \(2,\)"):
+        plot_pareto({"m": ([1.0, 2.0], [0.5, 0.8])}, yerr={"m": [0.1, 0.2, 0.3]})
+
+
+def test_plot_pareto_rejects_error_bars_for_an_unknown_method():
+    with pytest.raises(ValueError, match=r"plot_pareto.*xerr names methods not in methods"):
+        plot_pareto({"m": ([1.0], [0.5])}, xerr={"other": [0.1]})

@@ -62,10 +62,26 @@ def area_under_front(costs, accuracies, cost_range=None, log_cost: bool = False)
     return area / (high - low)
 
 
+def _bars(fn, name, which, bars, n):
+    """An error-bar array for one method: (n,) symmetric or (2, n) below/above, >= 0."""
+    bars = np.asarray(bars, dtype=float)
+    if bars.shape not in ((n,), (2, n)):
+        fail(fn, f"{which}[{name!r}] must have shape ({n},) or (2, {n}) (one bar per point), "
+             f"got {bars.shape}")
+    if not np.isfinite(bars).all() or (bars < 0).any():
+        fail(fn, f"{which}[{name!r}] must hold finite lengths >= 0")
+    return bars
+
+
 def plot_pareto(methods: dict, xlabel: str = "FLOPs", ylabel: str = "accuracy", ax=None,
-                log_x: bool = True, title: str | None = None):
+                log_x: bool = True, title: str | None = None, yerr: dict | None = None,
+                xerr: dict | None = None):
     """Plot each method's points and its front. ``methods`` maps a name to (costs, accuracies).
 
+    ``yerr`` / ``xerr`` (optional) map a method's name to its error bars, one per point: an
+    (n,) array of half-lengths or a (2, n) array of lengths below and above (for results over
+    seeds: the points are means, the bars span the seeds, see
+    :func:`tinydyn.bench.seeds.error_bars`). The front is drawn through the means.
     Returns the matplotlib Axes. Needs matplotlib (``pip install tinydyn[plot]``).
     """
     try:
@@ -75,11 +91,25 @@ def plot_pareto(methods: dict, xlabel: str = "FLOPs", ylabel: str = "accuracy", 
     if not isinstance(methods, dict) or not methods:
         fail("plot_pareto", "methods must be a non-empty dict name -> (costs, accuracies)",
              TypeError)
+    for which, bars in (("yerr", yerr), ("xerr", xerr)):
+        if bars is not None and not isinstance(bars, dict):
+            fail("plot_pareto", f"{which} must be a dict name -> error bars or None, got "
+                 f"{type(bars).__name__}", TypeError)
+        unknown = sorted(set(bars or {}) - set(methods))
+        if unknown:
+            fail("plot_pareto", f"{which} names methods not in methods: {unknown}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4))
     for name, (costs, accuracies) in methods.items():
         costs, accuracies = _points("plot_pareto", costs, accuracies)
         line = ax.plot(costs, accuracies, "o", alpha=0.35)[0]
+        y = None if not yerr or name not in yerr else _bars("plot_pareto", name, "yerr",
+                                                            yerr[name], len(costs))
+        x = None if not xerr or name not in xerr else _bars("plot_pareto", name, "xerr",
+                                                            xerr[name], len(costs))
+        if y is not None or x is not None:
+            ax.errorbar(costs, accuracies, yerr=y, xerr=x, fmt="none", ecolor=line.get_color(),
+                        alpha=0.6, capsize=3)
         idx = pareto_front(costs, accuracies)
         ax.plot(costs[idx], accuracies[idx], "-o", color=line.get_color(), label=name)
     if log_x:
