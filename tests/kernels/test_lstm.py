@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from tinydyn.kernels.lstm import (
     lstm_backward,
     lstm_backward_packed,
     lstm_forward,
+    row_blocks,
     warmup,
 )
 
@@ -180,6 +182,41 @@ def test_zero_steps_return_the_initial_state():
     assert dx.shape == (2, 0, 3) and np.array_equal(dh0, np.ones((2, 4)))
 
 
+@pytest.mark.parametrize("B, threads", [(1, 2), (7, 2), (8, 1), (32, 2), (37, 2), (100, 3),
+                                        (0, 2)])
+def test_row_blocks_cover_the_batch_in_aligned_blocks(B, threads):
+    bounds = row_blocks(B, threads)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == B and (sizes > 0).all()
+    assert len(sizes) <= max(1, threads) and (sizes[:-1] % 4 == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_split_rows_without_changing_results(dtype):
+    """Forward and backward with the batch split over 1, then 2 threads (37 rows: two blocks,
+    the second with leftover rows) agree with each other and with the NumPy twin."""
+    args = make_inputs(37, 6, 3, 5, dtype, seed=8, mask="soft")
+    x, _, _, w_ih, w_hh, _, _ = args
+    dstates = None
+    results = {}
+    previous = numba.get_num_threads()
+    for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+        numba.set_num_threads(threads)
+        try:
+            *outs, saved = lstm_forward(*args)
+            if dstates is None:
+                dstates = np.random.default_rng(9).standard_normal(saved.states.shape)
+            results[threads] = (*outs, *lstm_backward_packed(saved, w_ih, w_hh, dstates))
+        finally:
+            numba.set_num_threads(previous)
+    with use_backend("numpy"):
+        *outs, saved = lstm_forward(*args)
+        results["numpy"] = (*outs, *lstm_backward_packed(saved, w_ih, w_hh, dstates))
+    for key in results:
+        for a, b in zip(results[1], results[key]):
+            np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
 def test_warmup_runs():
     warmup()
 
@@ -191,7 +228,7 @@ from tinydyn.kernels.backend import use_backend
 from tinydyn.kernels.lstm import lstm_backward_packed, lstm_forward
 assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not picked up"
 rng = np.random.default_rng(0)
-B, T, I, H = 5, 4, 3, 2
+B, T, I, H = 21, 4, 3, 2  # 21 rows: two blocks of rows when 2 threads are available
 for dtype in (np.float32, np.float64):
     x = rng.standard_normal((B, T, I)).astype(dtype)
     h0, c0 = rng.standard_normal((2, B, H)).astype(dtype)
@@ -199,7 +236,7 @@ for dtype in (np.float32, np.float64):
     w_hh = rng.standard_normal((4 * H, H)).astype(dtype)
     bias = rng.standard_normal(4 * H).astype(dtype)
     mask = rng.uniform(0, 1, (B, T)).astype(dtype)
-    mask[0, 2:] = 0
+    mask[0, 2:] = mask[20, 1:] = 0
     results = []
     for backend in ("numba", "numpy"):
         with use_backend(backend):

@@ -43,7 +43,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 
 from tinydyn.kernels.backend import dispatch, use_backend
 from tinydyn.kernels.cell_math import REDUCE, exp_inplace, gate_scale, matmul_nt_acc, tanh_cell
@@ -51,7 +51,7 @@ from tinydyn.kernels.cell_math import REDUCE, exp_inplace, gate_scale, matmul_nt
 __all__ = [
     "LSTMSaved", "lstm_backward", "lstm_backward_packed", "lstm_backward_steps_numba",
     "lstm_backward_steps_numpy", "lstm_forward", "lstm_forward_steps_numba",
-    "lstm_forward_steps_numpy", "warmup",
+    "lstm_forward_steps_numpy", "row_blocks", "warmup",
 ]
 
 
@@ -69,20 +69,11 @@ class LSTMSaved(NamedTuple):
 # ---- forward over all steps -----------------------------------------------------------------
 
 @njit(cache=True)
-def lstm_forward_steps_numba(mask, w_hh_s, states, cs, gates):
-    """Run the recurrence in place.
-
-    Args:
-        mask: (B, T) step weights (1 = real step, 0 = padding).
-        w_hh_s: (4H, H) the recurrent weights with rows scaled by ``-1`` (i, f, o) or ``-2``
-            (g): then ``exp`` of a pre-activation is directly what sigmoid/tanh need.
-        states: (T+2, B, H) with ``states[0] = h_0`` written; fills ``states[1:]``.
-        cs: (T+1, B, H) with ``cs[0] = c_0`` written; fills ``cs[1:]``.
-        gates: (T, B, 4H) holding the equally scaled ``x_t @ w_ih.T + bias``; overwritten
-            with the activated gates.
-    """
-    T, B, G = gates.shape
+def _forward_rows(mask, w_hh_s, states, cs, gates, r0, r1):
+    """The recurrence for rows ``r0:r1`` of the batch, every step (see the caller)."""
+    T, _, G = gates.shape
     H = G // 4
+    B = r1 - r0
     one = np.ones(1, gates.dtype)[0]
     two = one + one
     # gate k is mul[k] / (1 + exp(scaled z)) + add[k]: sigmoid, or 2 * sigmoid(2y) - 1 = tanh
@@ -94,25 +85,64 @@ def lstm_forward_steps_numba(mask, w_hh_s, states, cs, gates):
     tc = np.empty((B, H), gates.dtype)
     bits = np.empty(B * G, np.int32)
     for t in range(T):
-        z = gates[t]
-        matmul_nt_acc(states[t], w_hh_s, z)
+        z = gates[t, r0:r1]
+        matmul_nt_acc(states[t, r0:r1], w_hh_s, z)
         exp_inplace(z.reshape(B * G), bits)
         for b in range(B):
             for k in range(G):
                 z[b, k] = mul[k] / (one + z[b, k]) + add[k]
-        tanh_cell(z, cs[t], c_new, tc, bits)
+        tanh_cell(z, cs[t, r0:r1], c_new, tc, bits)
         for b in range(B):
-            m = mask[b, t]
+            r = r0 + b
+            m = mask[r, t]
             if m == one:
                 for j in range(H):
-                    states[t + 1, b, j] = z[b, 3 * H + j] * tc[b, j]
-                    cs[t + 1, b, j] = c_new[b, j]
+                    states[t + 1, r, j] = z[b, 3 * H + j] * tc[b, j]
+                    cs[t + 1, r, j] = c_new[b, j]
             else:  # m = 0 gives back the old state exactly: 0 * finite + 1 * old
                 for j in range(H):
-                    states[t + 1, b, j] = (m * (z[b, 3 * H + j] * tc[b, j])
-                                           + (one - m) * states[t, b, j])
-                    cs[t + 1, b, j] = m * c_new[b, j] + (one - m) * cs[t, b, j]
+                    states[t + 1, r, j] = (m * (z[b, 3 * H + j] * tc[b, j])
+                                           + (one - m) * states[t, r, j])
+                    cs[t + 1, r, j] = m * c_new[b, j] + (one - m) * cs[t, r, j]
+
+
+def row_blocks(B, threads):
+    """Split B rows into at most ``threads`` contiguous blocks; ``bounds[k]:bounds[k + 1]``.
+
+    The rows of a batch never interact in an LSTM, so each block can run every step on its
+    own core with no synchronisation between steps. Block sizes are multiples of 4 (but the
+    last), the row blocking of ``matmul_nt_acc``, and at least 8 rows, below which a second
+    thread costs more than it saves.
+    """
+    n = max(1, min(threads, B // 8))
+    per = -(-B // n)
+    per = max(4, -(-per // 4) * 4)
+    return np.minimum(np.arange(0, B + per, per), B)
+
+
+@njit(cache=True, parallel=True)
+def _forward_blocks(mask, w_hh_s, states, cs, gates, bounds):
+    T = gates.shape[0]
+    for k in prange(bounds.size - 1):
+        _forward_rows(mask, w_hh_s, states, cs, gates, bounds[k], bounds[k + 1])
     states[T + 1] = cs[T]
+
+
+def lstm_forward_steps_numba(mask, w_hh_s, states, cs, gates):
+    """Run the recurrence in place, one block of batch rows per thread (see :func:`row_blocks`;
+    the thread count is Numba's, ``NUMBA_NUM_THREADS``, which ``--threads`` pins).
+
+    Args:
+        mask: (B, T) step weights (1 = real step, 0 = padding).
+        w_hh_s: (4H, H) the recurrent weights with rows scaled by ``-1`` (i, f, o) or ``-2``
+            (g): then ``exp`` of a pre-activation is directly what sigmoid/tanh need.
+        states: (T+2, B, H) with ``states[0] = h_0`` written; fills ``states[1:]``.
+        cs: (T+1, B, H) with ``cs[0] = c_0`` written; fills ``cs[1:]``.
+        gates: (T, B, 4H) holding the equally scaled ``x_t @ w_ih.T + bias``; overwritten
+            with the activated gates.
+    """
+    _forward_blocks(mask, w_hh_s, states, cs, gates, row_blocks(gates.shape[1],
+                                                               get_num_threads()))
 
 
 def lstm_forward_steps_numpy(mask, w_hh_s, states, cs, gates):
@@ -169,8 +199,60 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, mask=None):
 # ---- backward over all steps ----------------------------------------------------------------
 
 @njit(cache=True, fastmath=REDUCE)
+def _backward_rows(mask, w_hh_t, states, cs, gates, dstates, dz, dmask, dh, dc, r0, r1):
+    """The backward recurrence for rows ``r0:r1`` (see the caller); ``dh``, ``dc`` (B, H)
+    hold the gradients reaching h_T and c_T on entry and h_0 and c_0 on exit, for these rows."""
+    T, _, G = gates.shape
+    H = G // 4
+    B = r1 - r0
+    dtype = gates.dtype
+    one = np.ones(1, dtype)[0]
+    zero = one - one
+    c_new = np.empty((B, H), dtype)
+    tc = np.empty((B, H), dtype)
+    bits = np.empty(B * H, np.int32)
+    for t in range(T - 1, -1, -1):
+        gt = gates[t, r0:r1]
+        tanh_cell(gt, cs[t, r0:r1], c_new, tc, bits)
+        for b in range(B):
+            r = r0 + b
+            m = mask[r, t]
+            acc = zero
+            for j in range(H):
+                dh_j = dstates[t + 1, r, j] + dh[r, j]
+                dc_j = dc[r, j]
+                i, f, g, o = gt[b, j], gt[b, H + j], gt[b, 2 * H + j], gt[b, 3 * H + j]
+                c_prev = cs[t, r, j]
+                # d/dm of m * new + (1 - m) * old is new - old
+                acc += dh_j * (o * tc[b, j] - states[t, r, j]) + dc_j * (c_new[b, j] - c_prev)
+                dh_new = m * dh_j  # what reaches this step's h~ and c~
+                dc_new = m * dc_j + dh_new * o * (one - tc[b, j] * tc[b, j])
+                dz[t, r, j] = dc_new * g * i * (one - i)
+                dz[t, r, H + j] = dc_new * c_prev * f * (one - f)
+                dz[t, r, 2 * H + j] = dc_new * i * (one - g * g)
+                dz[t, r, 3 * H + j] = dh_new * tc[b, j] * o * (one - o)
+                dc[r, j] = (one - m) * dc_j + dc_new * f
+                dh[r, j] = (one - m) * dh_j
+            dmask[r, t] = acc
+        matmul_nt_acc(dz[t, r0:r1], w_hh_t, dh[r0:r1])  # dh += dz_t @ w_hh
+
+
+@njit(cache=True, parallel=True)
+def _backward_blocks(mask, w_hh_t, states, cs, gates, dstates, dz, dmask, bounds):
+    T, B, G = gates.shape
+    dh = np.zeros((B, G // 4), gates.dtype)  # the gradient reaching h_t through later steps
+    dc = dstates[T + 1].copy()               # the same for c_t
+    for k in prange(bounds.size - 1):
+        _backward_rows(mask, w_hh_t, states, cs, gates, dstates, dz, dmask, dh, dc,
+                       bounds[k], bounds[k + 1])
+    return dh, dc
+
+
 def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmask):
     """Walk the steps backwards; fill ``dz`` and ``dmask``, return ``(dh_0, dc_0)``.
+
+    One block of batch rows per thread (see :func:`row_blocks`): rows interact only through
+    the weight gradients, which are summed after the loop.
 
     Args:
         mask, states, cs, gates: as left by the forward; w_hh_t: (H, 4H) = ``w_hh.T``.
@@ -179,40 +261,8 @@ def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmas
         dz: (T, B, 4H) written: the gradient w.r.t. the gate pre-activations of every step.
         dmask: (B, T) written: the gradient w.r.t. the mask.
     """
-    T, B, G = gates.shape
-    H = G // 4
-    dtype = gates.dtype
-    one = np.ones(1, dtype)[0]
-    zero = one - one
-    dh = np.zeros((B, H), dtype)  # the gradient reaching h_t through the steps after t
-    dc = dstates[T + 1].copy()    # the same for c_t
-    c_new = np.empty((B, H), dtype)
-    tc = np.empty((B, H), dtype)
-    bits = np.empty(B * H, np.int32)
-    for t in range(T - 1, -1, -1):
-        gt = gates[t]
-        tanh_cell(gt, cs[t], c_new, tc, bits)
-        for b in range(B):
-            m = mask[b, t]
-            acc = zero
-            for j in range(H):
-                dh_j = dstates[t + 1, b, j] + dh[b, j]
-                dc_j = dc[b, j]
-                i, f, g, o = gt[b, j], gt[b, H + j], gt[b, 2 * H + j], gt[b, 3 * H + j]
-                c_prev = cs[t, b, j]
-                # d/dm of m * new + (1 - m) * old is new - old
-                acc += dh_j * (o * tc[b, j] - states[t, b, j]) + dc_j * (c_new[b, j] - c_prev)
-                dh_new = m * dh_j  # what reaches this step's h~ and c~
-                dc_new = m * dc_j + dh_new * o * (one - tc[b, j] * tc[b, j])
-                dz[t, b, j] = dc_new * g * i * (one - i)
-                dz[t, b, H + j] = dc_new * c_prev * f * (one - f)
-                dz[t, b, 2 * H + j] = dc_new * i * (one - g * g)
-                dz[t, b, 3 * H + j] = dh_new * tc[b, j] * o * (one - o)
-                dc[b, j] = (one - m) * dc_j + dc_new * f
-                dh[b, j] = (one - m) * dh_j
-            dmask[b, t] = acc
-        matmul_nt_acc(dz[t], w_hh_t, dh)  # dh += dz_t @ w_hh
-    return dh, dc
+    return _backward_blocks(mask, w_hh_t, states, cs, gates, dstates, dz, dmask,
+                            row_blocks(gates.shape[1], get_num_threads()))
 
 
 def lstm_backward_steps_numpy(mask, w_hh_t, states, cs, gates, dstates, dz, dmask):
