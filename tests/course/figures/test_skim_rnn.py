@@ -90,3 +90,16 @@ def test_threshold_tradeoff_names_a_missing_key():
     with pytest.raises(TypeError, match="plot_threshold_tradeoff.*seconds"):
         plot_threshold_tradeoff([{"threshold": 0.5, "accuracy": 0.9, "flops": 1.0}],
                                 {"accuracy": 0.9, "flops": 1.0, "seconds": 1.0})
+
+
+def test_threshold_tradeoff_labels_costs_readably_in_microseconds():
+    rows = [{"threshold": t, "accuracy": 0.9, "flops": f, "seconds": s}
+            for t, f, s in ((0.1, 2e5, 5e-5), (1.0, 2e6, 6e-4))]
+    fig = plot_threshold_tradeoff(rows, {"accuracy": 0.95, "flops": 2e6, "seconds": 5e-4})
+    fig.canvas.draw()
+    flops_ax, time_ax = fig.axes
+    assert "µs" in time_ax.get_xlabel()
+    assert time_ax.get_xlim()[0] < 50 < 600 < time_ax.get_xlim()[1]  # plotted in µs
+    flop_labels = {t.get_text() for t in flops_ax.get_xticklabels()}
+    assert {"200k", "500k", "1M", "2M"} <= flop_labels
+    assert all(t.get_text() == "" for t in flops_ax.get_xticklabels(minor=True))

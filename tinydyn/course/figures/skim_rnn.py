@@ -118,6 +118,22 @@ def plot_flop_shares(read_cost: float, skim_cost: float, decide_cost: float,
     return fig
 
 
+def _readable_log_ticks(ax) -> None:
+    """Label a log x axis at 1, 2 and 5 times each power of ten, as 200k or 50 (no minor
+    labels, which overlap when the axis spans less than a decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def label(value, _position):
+        for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= scale:
+                return f"{value / scale:g}{suffix}"
+        return f"{value:g}"
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_threshold_tradeoff(rows, lstm):
     """Accuracy against FLOPs and against measured time, one point per threshold.
 
@@ -135,15 +151,16 @@ def plot_threshold_tradeoff(rows, lstm):
         fail(fn, "every row must name its threshold")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     accuracy = [row["accuracy"] for row in rows]
-    for ax, key, unit in ((axes[0], "flops", "FLOPs per sequence"),
-                          (axes[1], "seconds", "batch-1 seconds per sequence")):
-        costs = [row[key] for row in rows]
+    for ax, key, unit, scale in ((axes[0], "flops", "FLOPs per sequence", 1.0),
+                                 (axes[1], "seconds", "batch-1 µs per sequence", 1e6)):
+        costs = [row[key] * scale for row in rows]
         plot_pareto({"Skim-RNN, one point per threshold": (costs, accuracy),
-                     "full LSTM": ([lstm[key]], [lstm["accuracy"]])},
+                     "full LSTM": ([lstm[key] * scale], [lstm["accuracy"]])},
                     xlabel=unit + " (log)", ylabel="test accuracy", ax=ax)
-        for row in rows:
-            ax.annotate(f"{row['threshold']:g}", (row[key], row["accuracy"]), fontsize=8,
+        for row, cost in zip(rows, costs):
+            ax.annotate(f"{row['threshold']:g}", (cost, row["accuracy"]), fontsize=8,
                         xytext=(4, -10), textcoords="offset points")
+        _readable_log_ticks(ax)
     axes[0].set_title("accuracy against FLOPs")
     axes[1].set_title("accuracy against measured time")
     fig.tight_layout()
