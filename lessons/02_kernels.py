@@ -54,11 +54,7 @@ import tinydyn as td
 from tinydyn.course.notebook import claim, pin_threads, plot_bars, say, show_table, time_table
 from tinydyn.kernels import get_backend, use_backend
 from tinydyn.kernels.im2col import col2im, col2im_numba, col2im_numpy, im2col
-from tinydyn.kernels.scatter import (
-    scatter_add_rows,
-    scatter_add_rows_numba,
-    scatter_add_rows_numpy,
-)
+from tinydyn.kernels.scatter import scatter_add_rows, scatter_add_rows_numba, scatter_add_rows_numpy
 from tinydyn.measure import format_seconds
 
 pin_threads(1)
@@ -209,8 +205,9 @@ MODULE = textwrap.dedent("""
 
 
 # %% [markdown]
-# We run it in three fresh processes that share one cache folder: the first compiles and
-# writes the cache, the second loads it, the third runs with `NUMBA_DISABLE_JIT=1` (section 3).
+# (The module is one cell because it is one file: it runs on its own, in a new process.) We
+# run it in three fresh processes that share one cache folder: the first compiles and writes
+# the cache, the second loads it, the third runs with `NUMBA_DISABLE_JIT=1` (section 3).
 
 # %%
 def run_module(folder, **env_vars):
@@ -223,6 +220,7 @@ def run_module(folder, **env_vars):
     return float(first), float(second), kind
 
 
+# %%
 with tempfile.TemporaryDirectory() as tmp:
     folder = Path(tmp)
     (folder / "kernel_demo.py").write_text(MODULE)
