@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinydyn.grading.guard import Guard
+from tinydyn.grading.guard import Guard, import_student, student_module_name
 from tinydyn.grading.integrity import ImportPolicy, NotAllowed
-from tinydyn.grading.plugin import _import_by_path, _module_name
 
 # importlib allowed, so that only the run-time guard stands in the way of what it imports
 POLICY = ImportPolicy("01_fake", ("numpy", "importlib"))
@@ -28,7 +27,7 @@ def student(tmp_path):
         guard = Guard().install()
         guards.append(guard)
         try:
-            return _import_by_path(path, folder.name, guard, policy), guard
+            return import_student(path, folder.name, guard, policy), guard
         except NotAllowed:
             return None, guard
 
@@ -60,7 +59,8 @@ def test_refusal_while_importing_is_recorded_even_when_caught(student):
             pass
         ''')
     assert module is not None
-    [violation] = guard.violations_for(_module_name(Path(module.__file__), "01_fake"), "a_test")
+    name = student_module_name(Path(module.__file__), "01_fake")
+    [violation] = guard.violations_for(name, "a_test")
     assert violation.phase == "import" and violation.finding.line == 4
 
 

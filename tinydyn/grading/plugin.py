@@ -21,20 +21,17 @@ the tests that finished and the name of the one that was running.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
 import linecache
 import os
-import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinydyn.grading.guard import Guard
+from tinydyn.grading.guard import Guard, import_student, package_dirs, student_module_name
 from tinydyn.grading.integrity import NotAllowed, check_source, load_policy, not_allowed_message
 from tinydyn.grading.layout import (
     DEFAULT_SOLUTIONS,
@@ -98,7 +95,7 @@ class _Grading:
         self._refs: dict = {}
         self._modules: dict = {}  # folder -> the student module's name, once imported
         # Student code runs watched (see tinydyn.grading.guard); the library's solution does not.
-        self.guard = None if self.solution else Guard(_package_dirs(self.package)).install()
+        self.guard = None if self.solution else Guard(package_dirs(self.package)).install()
         self.write()
 
     # -- what the fixtures hand out -------------------------------------------------------
@@ -119,8 +116,8 @@ class _Grading:
                 if findings:  # never imported: its module-level code would already run
                     raise NotAllowed(not_allowed_message(findings, policy, path.name))
                 # Failed imports are not cached: each test re-raises with a fresh traceback.
-                self._modules[folder] = _module_name(path, folder.name)
-                self._impls[folder] = _import_by_path(path, folder.name, self.guard, policy)
+                self._modules[folder] = student_module_name(path, folder.name)
+                self._impls[folder] = import_student(path, folder.name, self.guard, policy)
         return self._impls[folder]
 
     def refusals(self, folder: Path, nodeid: str) -> list:
@@ -180,44 +177,6 @@ class _Grading:
             ex = by_exercise.setdefault(rec["exercise"], ExerciseResult(rec["exercise"]))
             ex.tests.append(TestResult(**rec))
         return Results(list(by_exercise.values()), solution=self.solution, seed=self.seed)
-
-
-def _module_name(path: Path, folder_name: str) -> str:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    return f"tinydyn_student_{re.sub(r'[^A-Za-z0-9_]', '_', folder_name)}_{digest}"
-
-
-def _package_dirs(package: str) -> dict:
-    """{folder: package} of the solutions package: student code may not open its files."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return {}
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    return {folder: package for folder in folders}
-
-
-def _import_by_path(path: Path, folder_name: str, guard=None, policy=None):
-    if not path.is_file():
-        raise FileNotFoundError(f"tinydyn grading: {path} is missing")
-    name = _module_name(path, folder_name)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    if guard is not None:  # registered first: the module-level imports are watched too
-        guard.add_student(name, spec.origin, policy)
-    sys.modules[name] = module  # Numba's cache and dataclasses look modules up by name
-    phase = guard.phase if guard is not None else None
-    try:
-        if guard is not None:
-            guard.phase = "import"
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    finally:
-        if guard is not None:
-            guard.phase = phase
-    return module
 
 
 def _folder(request) -> Path:
