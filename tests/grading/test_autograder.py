@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinydyn import cli
@@ -106,6 +107,37 @@ def test_forbidden_import_scores_zero_naming_the_line(root):
     assert data["extra_data"]["seed"] == 11
     assert all("student.py line 1: imports tinydyn.grading.exercises.ex03_skim_rnn"
                in t["output"] for t in data["tests"])
+
+
+def hard_coded_submission(path: Path) -> Path:
+    """A student.py returning exercise 03's stored outputs, pasted in as literals and picked by
+    the arguments that are the same at every seed (tau, hard, threshold)."""
+    with np.load(EXERCISES / "03_skim_rnn" / "references.npz") as refs:
+        stored = {k: refs[k].tolist() for k in refs.files if k.endswith(("_h", "_c", "_r",
+                                                                         "_skims"))}
+    path.write_text(f"""import numpy as np
+
+OUT = {stored!r}
+
+
+def skim_step(x, h, c, w_big, b_big, w_small, b_small, w_dec, b_dec, gumbel_noise, tau, hard):
+    case = "skimall" if gumbel_noise[0, 1] > 20 else ("hard" if hard else "soft")
+    return tuple(np.array(OUT[f"step_{{case}}_{{k}}"]) for k in "hcr")
+
+
+def skim_inference(xs, h0, c0, w_big, b_big, w_small, b_small, w_dec, b_dec, threshold):
+    case = {{0.25: "low", 0.5: "half", 1.0: "one"}}[threshold]
+    return (np.array(OUT[f"seq_{{case}}_h"]), np.array(OUT[f"seq_{{case}}_c"]),
+            np.array(OUT[f"seq_{{case}}_skims"]))
+""")
+    return path
+
+
+def test_hard_coded_outputs_score_only_at_the_stored_seed(root, tmp_path):
+    submission = hard_coded_submission(tmp_path / "student.py")
+    assert run_bundle(root, {"student.py": submission}, seed=0)["score"] == 10
+    data = run_bundle(root, {"student.py": submission}, seed=5)
+    assert data["score"] == 0 and outcomes(data) == {"failed"}
 
 
 def test_missing_submission_is_said_in_the_output(root):
