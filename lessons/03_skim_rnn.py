@@ -320,8 +320,8 @@ assert np.allclose(by_hand, bias.data, rtol=0, atol=1e-7)
 # `tinydyn bench skimming` trains the full task over several.
 
 # %%
-lstm_model, lstm_metrics = skimming.train_lstm_baseline(task, seed=0, epochs=6, time_limit=None)
-model, info = skimming.train_skim_rnn(task, seed=0, epochs=6, small_size=d_small, gamma=gamma,
+lstm_model, lstm_metrics = skimming.train_lstm_baseline(task, seed=0, epochs=10, time_limit=None)
+model, info = skimming.train_skim_rnn(task, seed=0, epochs=10, small_size=d_small, gamma=gamma,
                                       time_limit=None)
 skim_metrics = skimming.evaluate_skim_rnn(model, task.test)
 show_table([["full LSTM", lstm_metrics["accuracy"], round(lstm_metrics["flops"]), "100%"],
