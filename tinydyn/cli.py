@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     bench.add_argument("--quick", action="store_true",
                        help="experiment suites (skimming): fewer epochs and knob values")
     bench.add_argument("--seed", type=int, default=0, help="experiment suites: the seed")
+    bench.add_argument("--seeds", type=int, default=None,
+                       help="experiment suites: how many seeds, from --seed on "
+                            "(default: 3, or 1 with --quick)")
     bench.set_defaults(run=_bench)
 
     from tinydyn.grading.commands import register as register_grade

@@ -25,14 +25,18 @@ def baseline(task):
                    "train_seconds": 0.0}
 
 
-def _stub_sweep(name, rows_spec, calls):
-    """A sweep returning fixed rows; FLOPs and time are fractions of the baseline's."""
+def _stub_sweep(name, rows_spec, calls, per_seed=0.0, paired=None):
+    """A sweep returning fixed rows; FLOPs and time are fractions of the baseline's. The
+    accuracy moves by ``per_seed`` per seed; ``paired`` is an LSTM batch-1 time the sweep
+    says it measured side by side with its rows."""
     def sweep(task, baseline, *, seed=0, quick=False, sequences=None, time_limit=55.0):
         calls.append({"seed": seed, "quick": quick, "n": len(sequences),
                       "time_limit": time_limit})
         model, metrics = baseline
         timed = float(model.flops(np.array([len(s) for s in sequences])).mean())
-        return [{"method": name, "knob": "k", "value": v, "accuracy": acc,
+        extra = {} if paired is None else {"lstm_time_b1": paired}
+        return [{"method": name, "knob": "k", "value": v, "accuracy": acc + per_seed * seed,
+                 **extra,
                  "flops": frac * metrics["flops"], "flops_timed": frac * timed,
                  "time_b1": tfrac * 1e-3, "time_batched": tfrac * 1e-3,
                  "train_seconds": 1.0} for v, acc, frac, tfrac in rows_spec]
@@ -55,9 +59,10 @@ def test_writes_table_json_and_both_plots(tmp_path, task, baseline):
     assert "![accuracy against FLOPs](skimming_flops.png)" in md
     assert "![accuracy against batch-1 time](skimming_time.png)" in md
     table = [line for line in md.splitlines() if line.startswith("| ")]
-    assert table[0].startswith("| method | knob | value | accuracy % | gap (pt) | FLOPs % of LSTM")
+    assert table[0].startswith("| method | knob | value | accuracy % | learned | gap (pt) | "
+                               "FLOPs % of LSTM")
     assert [line.split("|")[1].strip() for line in table[1:]] == ["LSTM (baseline)", "A", "A"]
-    assert "| A | k | 0.1 | 95.0 | -5.0 | 20.0% |" in md
+    assert "| A | k | 0.1 | 95.0 | 1/1 | -5.0 | 20.0% |" in md
     assert "- **B**: not available (no sweep_b in somewhere)." in md
 
 
@@ -74,11 +79,52 @@ def test_json_rows_carry_ratios_against_the_lstm(tmp_path, task, baseline):
     base = result["baseline"]
     assert base["method"] == "LSTM" and result["n_timed"] == 12 and base["value"] is None
     row = result["methods"]["A"]["rows"][0]
-    assert row["flops_fraction"] == pytest.approx(0.25)
-    assert row["flop_speedup"] == pytest.approx(4.0)
-    assert row["speedup"] == pytest.approx(base["time_b1"] / 0.5e-3)
-    assert row["realisation"] == pytest.approx(row["speedup"] / 4.0)
-    assert row["accuracy_gap"] == pytest.approx(-0.05)
+    assert row["flops_fraction"]["mean"] == pytest.approx(0.25)
+    assert row["flop_speedup"]["mean"] == pytest.approx(4.0)
+    assert row["speedup"]["mean"] == pytest.approx(base["time_b1"]["mean"] / 0.5e-3)
+    assert row["realisation"]["mean"] == pytest.approx(row["speedup"]["mean"] / 4.0)
+    assert row["accuracy_gap"]["values"] == [pytest.approx(-0.05)]
+
+
+def test_several_seeds_give_mean_and_spread_per_row(tmp_path, task, baseline):
+    calls = []
+    sweeps = {"A": _stub_sweep("A", [(0.1, 0.90, 0.2, 0.3)], calls, per_seed=0.02)}
+    result = skimming.run_skimming(tmp_path, sweeps=sweeps, task=task, baseline=baseline,
+                                   seeds=[0, 1, 2], log=None)
+    assert [c["seed"] for c in calls] == [0, 1, 2] and result["seeds"] == [0, 1, 2]
+    acc = result["methods"]["A"]["rows"][0]["accuracy"]
+    assert acc["values"] == [pytest.approx(0.90), pytest.approx(0.92), pytest.approx(0.94)]
+    assert "| A | k | 0.1 | 92.0 ± 2.0 | 3/3 |" in (tmp_path / "skimming.md").read_text()
+
+
+def test_a_count_of_seeds_starts_at_seed(tmp_path, task, baseline):
+    calls = []
+    skimming.run_skimming(tmp_path, sweeps={"A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], calls)},
+                          task=task, baseline=baseline, seed=4, seeds=2, log=None)
+    assert [c["seed"] for c in calls] == [4, 5]
+
+
+def test_seeds_below_the_learned_threshold_are_counted_as_failures(tmp_path, task, baseline):
+    sweeps = {"A": _stub_sweep("A", [(1, 0.5, 0.5, 0.5)], [], per_seed=0.2)}
+    result = skimming.run_skimming(tmp_path, sweeps=sweeps, task=task, baseline=baseline,
+                                   seeds=[0, 1], log=None)
+    info = result["methods"]["A"]
+    assert info["rows"][0]["learned"] == 1
+    assert info["best_row_failures"] == {"failed": 1, "of": 2, "rate": 0.5}
+
+
+def test_speed_up_uses_the_lstm_time_measured_beside_the_row(tmp_path, task, baseline):
+    sweeps = {"A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], [], paired=2e-3)}
+    result = _run(tmp_path, task, baseline, sweeps)
+    assert result["methods"]["A"]["rows"][0]["speedup"]["mean"] == pytest.approx(4.0)
+
+
+def test_the_page_names_its_targets_and_never_points_at_an_issue(tmp_path, task, baseline):
+    _run(tmp_path, task, baseline, {"A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], [])})
+    md = (tmp_path / "skimming.md").read_text()
+    assert "issue" not in md.lower()
+    assert "the papers' claim, the same accuracy for half the work" in md
+    assert "Quick run" in md and "one seed instead of three" in md
 
 
 def test_verdicts_say_met_or_by_how_much_missed():
@@ -116,9 +162,10 @@ def test_a_failing_sweep_is_reported_and_the_others_still_run(tmp_path, task, ba
 
     sweeps = {"Broken": broken, "A": _stub_sweep("A", [(1, 0.9, 0.5, 0.5)], [])}
     result = _run(tmp_path, task, baseline, sweeps)
-    assert result["methods"]["Broken"]["status"] == "failed (RuntimeError: boom)"
+    assert result["methods"]["Broken"]["status"] == "failed on seed 3 (RuntimeError: boom)"
     assert result["methods"]["A"]["status"] == "ok"
-    assert "- **Broken**: failed (RuntimeError: boom)." in (tmp_path / "skimming.md").read_text()
+    md = (tmp_path / "skimming.md").read_text()
+    assert "- **Broken**: failed on seed 3 (RuntimeError: boom)." in md
 
 
 def test_find_sweeps_lists_vcrnn_and_names_missing_methods():

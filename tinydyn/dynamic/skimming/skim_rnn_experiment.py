@@ -25,6 +25,7 @@ from tinydyn.dynamic.skimming.common import (
     train_lstm_baseline,
 )
 from tinydyn.dynamic.skimming.skim_rnn import SkimRNNClassifier, skim_penalty
+from tinydyn.dynamic.skimming.timing import batch1_runner, time_paired
 from tinydyn.measure.timing import time_fn
 from tinydyn.nn import functional as F
 from tinydyn.optim import ScalarSchedule
@@ -110,19 +111,23 @@ def sweep_skim_rnn(task, baseline, *, seed: int = 0, quick: bool = False, sequen
         sequences = [np.asarray(task.test[i][0]) for i in range(min(50, len(task.test)))]
     model, info = train_skim_rnn(task, seed, time_limit=time_limit, **train_options)
     padded, lengths = pad_tokens(sequences)
-    rows = []
+    rows, paths = [], {}
     for threshold in thresholds:
         metrics = evaluate_skim_rnn(model, task.test, threshold)
         timed = model.infer(padded, lengths, threshold)
-        batched = time_fn(lambda t=threshold: model.infer(padded, lengths, t),
-                          repeats=repeats).median
+        paths[threshold] = {
+            "time_b1": batch1_runner(model.predictor(threshold), sequences),
+            "time_batched": lambda t=threshold: model.infer(padded, lengths, t)}
         rows.append({"method": "Skim-RNN", "knob": "threshold", "value": float(threshold),
                      "accuracy": metrics["accuracy"], "flops": metrics["flops"],
                      "flops_timed": float(timed["flops"].mean()),
                      "read_rate": metrics["read_rate"],
-                     "time_b1": time_batch1(model.predictor(threshold), sequences, repeats),
-                     "time_batched": batched / len(sequences),
                      "train_seconds": info["train"]["seconds"]})
+    # every threshold's paths and the LSTM's, in alternating warm blocks (time_paired)
+    times = time_paired(baseline[0], paths, sequences, repeats)
+    for row, threshold in zip(rows, thresholds):
+        row.update(times[threshold], lstm_time_b1=times["LSTM"]["time_b1"],
+                   lstm_time_batched=times["LSTM"]["time_batched"])
     return rows
 
 

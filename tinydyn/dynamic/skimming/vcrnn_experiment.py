@@ -35,6 +35,7 @@ from tinydyn.dynamic.skimming.common import (
     pad_tokens,
     time_batch1,
 )
+from tinydyn.dynamic.skimming.timing import batch1_runner, time_paired
 from tinydyn.dynamic.skimming.vcrnn import (
     VCRNNClassifier,
     rnn_step_flops,
@@ -300,20 +301,24 @@ def sweep_vcrnn(task, baseline, *, seed: int = 0, quick: bool = False, sequences
     # 61% at target 0.05 where 12 gave 94%; targets above ~0.3 stayed near 50-62%).
     epochs, repeats = (3, 3) if quick else (12, 7)
     padded, lengths = pad_tokens(sequences)
-    rows = []
+    rows, paths = [], {}
     for ratio in ratios:
         # The schedule follows the steps, so a row repeats from its seed; ``time_limit`` is
         # only a safety net (a run it cuts short says so in ``train_steps``).
         model, metrics = train_vcrnn(task, seed, target_ratio=ratio, epochs=epochs,
                                      time_limit=min(time_limit, 15.0) if quick else time_limit)
-        predict = vcrnn_predictor(model)
-        batched = time_fn(partial(batched_predict, "vcrnn", model, padded, lengths),
-                          repeats=repeats).median / len(sequences)
+        paths[ratio] = {"time_b1": batch1_runner(vcrnn_predictor(model), sequences),
+                        "time_batched": partial(batched_predict, "vcrnn", model, padded,
+                                                lengths)}
         rows.append({
             "method": "VCRNN", "knob": "target_ratio", "value": float(ratio),
             "accuracy": metrics["accuracy"], "flops": metrics["flops"],
             "flops_timed": float(model.infer(padded, lengths)["flops"].mean()),
-            "time_b1": time_batch1(predict, sequences, repeats), "time_batched": batched,
             "train_seconds": metrics["train"]["seconds"],
             "train_steps": metrics["train"]["steps"], "ratio": metrics["ratio"]})
+    # every model's paths and the LSTM's, in alternating warm blocks (time_paired)
+    times = time_paired(baseline[0], paths, sequences, repeats)
+    for row, ratio in zip(rows, ratios):
+        row.update(times[ratio], lstm_time_b1=times["LSTM"]["time_b1"],
+                   lstm_time_batched=times["LSTM"]["time_batched"])
     return rows
