@@ -562,14 +562,13 @@ say("In length-sorted batches the realisation was {a:.2f}, {cmp} batch 1's {b:.2
 
 # %% [markdown]
 # Two effects mix in the speed-up column, and the padding column pulls them apart. Padding is
-# exact, not measured: in one batch of 20 every row runs to the longest sequence, so the LSTM
-# wastes work and the Skim-RNN's speed-up grows for a reason that has nothing to do with
-# skimming. The realisation ratio, computed against the FLOPs each side computes, is not fooled
-# by padding. Whether batching raises it depends on two pulls: the skim loop's fixed costs are
-# shared by more rows, but at a read rate of a few percent its read group at a step is
-# usually zero or one row, and its skim products have only $4d'$ outputs per row, so they gain
-# less from the batch than the LSTM's dense product. It is a ratio of two timings: read the
-# sentence above as this run's.
+# exact, not measured: in one batch of 20 every row runs to the longest sequence, so part of
+# any speed-up there is the LSTM's wasted work, not skimming. The realisation ratio, computed
+# against the FLOPs each side computes, is not fooled by padding. Whether batching raises it
+# depends on two pulls: the skim loop's fixed costs are shared by more rows, but at a low read
+# rate its read group at a step is usually zero or one row, and its skim products have only
+# $4d'$ outputs per row, so they gain less from the batch than the LSTM's dense product. It is
+# a ratio of two timings: read the sentence above as this run's.
 #
 # ## 10. The trade-off, in one place
 
@@ -585,12 +584,12 @@ say("Skim-RNN (d = {d}, d' = {ds}) at the argmax threshold, against the LSTM of 
     sb=sorted_b[2])
 
 # %% [markdown]
-# Skim-RNN learned to read the few tokens that matter and skim the rest, so it spends a small
-# fraction of the LSTM's FLOPs — bounded below by the small cell and the decision, which every
-# token pays. How much of that saving becomes time depends on what a skim step costs *in
-# time* relative to a read on the machine at hand (section 8), and, in batches, on padding and
-# on how well each group's product uses the batch (section 9). The threshold moves one trained
-# model along its trade-off curve, as the paper claims.
+# Skim-RNN learned to read the few tokens that matter and skim the rest, so its FLOPs fall
+# towards a floor set by the small cell and the decision, which every token pays. How much of
+# that saving becomes time depends on what a skim step costs *in time* relative to a read on
+# the machine at hand (section 8), and, in batches, on padding and on how well each group's
+# product uses the batch (section 9). The threshold moves one trained model along its
+# trade-off curve, as the paper claims.
 
 # %% [markdown]
 # **Differs from the paper.** The paper evaluates on five natural-language tasks; this page
