@@ -190,6 +190,9 @@ print("the soft sample's gradient at tau 0.5:", rows[2][2])
 assert np.isclose(l.grad.data[1], rows[2][2])
 
 # %% [markdown]
+# The value is a one-hot, an exact sample, yet the gradient is the soft sample's: this is how
+# a hard read-or-skim decision gets trained.
+#
 # ## 3. One skim step by hand
 #
 # A training step of Skim-RNN runs **both** cells, samples the decision $r_t$ with the
@@ -259,6 +262,9 @@ claim(moved[d_small:].max() == 0 and moved[:d_small].min() > 0,
       a=d_small - 1, m=moved[:d_small].max(), b=d_small, c=d - 1)
 
 # %% [markdown]
+# The first check ties every read step to a plain LSTM; the second shows the tail is copied
+# exactly, not approximately: skimmed tokens cannot touch it.
+#
 # ## 5. The loss, one optimiser step, and training
 #
 # The task: sequences of filler tokens with one to three *signal* tokens; the label is the
@@ -271,9 +277,10 @@ claim(moved[d_small:].max() == 0 and moved[:d_small].min() > 0,
 print(inspect.getsource(skimming.skim_penalty))
 
 # %% [markdown]
-# A small version of the task keeps this page under a minute: 800 training sequences of 20 to
-# 60 tokens. Here is one training step written out — the loss with its penalty, the backward
-# pass, gradient clipping and one Adam step — for a fresh model on one batch:
+# The mask keeps padding steps out of the mean, so a long sequence and a short one are encouraged
+# alike per token. A small version of the task keeps this page under a minute: 800 training
+# sequences of 20 to 60 tokens. Here is one training step written out — the loss with its penalty,
+# the backward pass, gradient clipping and one Adam step — for a fresh model on one batch:
 
 # %%
 task = load_task("sparse_signal", seed=0, n_train=800, n_val=50, n_test=300, min_len=20,
@@ -373,6 +380,9 @@ claim(read_rate[-1] > skim_metrics["read_rate"],
 print(inspect.getsource(skim_hard_numpy))
 
 # %% [markdown]
+# Note the two groups: the read rows go through `w_big` and write all of $h$ and $c$, the skim
+# rows through `w_small` and write only their first $d'$ = `H` dimensions.
+#
 # Each square below is one token of a test sequence: red was read by the big cell, grey
 # skimmed by the small one; signal tokens carry a black frame.
 
@@ -451,8 +461,9 @@ candidates.update({f"threshold {t:g}": one_at_a_time(model.predictor(t)) for t i
 timings = time_table(candidates, repeats=61, block=5)
 
 # %% [markdown]
-# The **realisation ratio** is the measured speed-up divided by the FLOP speed-up on the same
-# sequences: 1 would mean every FLOP saved is time saved.
+# Each time is for all 20 sequences, one after another; the spread is the interquartile range over
+# the samples, relative to the median. The **realisation ratio** is the measured speed-up divided by
+# the FLOP speed-up on the same sequences: 1 would mean every FLOP saved is time saved.
 
 # %%
 lstm_flops_timed = lstm_model.flops(timed_lengths).mean()
