@@ -1,0 +1,71 @@
+"""Oriented bars: the context-dependent-filter images of dynamic convolution (spec B.3).
+
+Each 16x16 image holds one short bar, horizontal or vertical, on a background that is slightly
+bright or slightly dark, under strong pixel noise. The label says whether the bar has the
+orientation the background asks for (bright -> horizontal, dark -> vertical)::
+
+    label = (orientation == horizontal) == (background is bright)
+
+The background is a *global* context: its offset is small against the noise, so a 3x3 window
+cannot tell it, while the mean of the whole image (global pooling, exactly what dynamic
+convolution's attention looks at) tells it reliably. A static CNN that pools globally then
+classifies linearly must combine "which bar" with "which background", an XOR; a dynamic
+convolution can instead pick the orientation-specific kernel from the context.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinydyn._checks import check_float, check_int, fail
+from tinydyn.data.tasks.base import Task, check_sizes, register_task, split
+
+__all__ = ["oriented_bars"]
+
+
+@register_task("oriented_bars")
+def oriented_bars(rng, *, n_train: int = 2000, n_val: int = 500, n_test: int = 500,
+                   size: int = 16, bar_length: int = 5, contrast: float = 0.25,
+                   noise: float = 0.35) -> Task:
+    """Images (N, 1, size, size) float32 and labels in {0, 1} (see the module docstring).
+
+    The bar has ``bar_length`` pixels of value 1 at a uniform position where it fits; the
+    background is ``+contrast`` or ``-contrast``; Gaussian noise of std ``noise`` is added.
+    Meta: ``context`` (1 = bright), ``horizontal`` (1 = horizontal bar), ``position`` (row, col
+    of the bar's first pixel).
+    """
+    fn = "oriented_bars"
+    sizes = check_sizes(fn, n_train, n_val, n_test)
+    size = check_int(fn, "size", size, min_value=4)
+    if size > 64:
+        fail(fn, f"size must be <= 64 (these are meant to be small), got {size}")
+    bar_length = check_int(fn, "bar_length", bar_length, min_value=2)
+    if bar_length > size:
+        fail(fn, f"bar_length must be at most size={size}, got {bar_length}")
+    contrast = check_float(fn, "contrast", contrast, low=0.0)
+    noise = check_float(fn, "noise", noise, low=0.0)
+
+    n = sum(sizes)
+    bright = rng.integers(0, 2, size=n)
+    horizontal = rng.integers(0, 2, size=n)
+    along = rng.integers(0, size - bar_length + 1, size=n)  # where the bar starts along its axis
+    across = rng.integers(0, size, size=n)
+    images = np.where(bright, contrast, -contrast)[:, None, None] * np.ones((n, size, size))
+    images += noise * rng.standard_normal(images.shape)
+    steps = np.arange(bar_length)
+    for i in range(n):
+        if horizontal[i]:
+            images[i, across[i], along[i] + steps] = 1.0
+        else:
+            images[i, along[i] + steps, across[i]] = 1.0
+    rows = np.where(horizontal, across, along)
+    cols = np.where(horizontal, along, across)
+    labels = (horizontal == bright).astype(np.int64)
+    meta = {"context": bright, "horizontal": horizontal, "position": np.stack([rows, cols], 1)}
+    train, val, test = split([images[:, None].astype(np.float32), labels], ("images", "label"),
+                             meta, sizes)
+    return Task("oriented_bars", f"{size}x{size} images of one bar on a bright or dark noisy "
+                "background; the label is whether the bar's orientation is the one the "
+                "background asks for (a global context choosing a local filter).", train, val,
+                test, num_classes=2, input_shape=(1, size, size),
+                info={"contrast": contrast, "noise": noise, "bar_length": bar_length})
