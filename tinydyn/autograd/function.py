@@ -29,6 +29,12 @@ import contextlib
 
 import numpy as np
 
+from tinydyn.autograd.memory import tune_malloc
+
+# Every step frees and reallocates the same big arrays: keep freed memory for reuse instead of
+# paying a page fault per 4 KiB of fresh memory (see tinydyn.autograd.memory).
+tune_malloc()
+
 _grad_enabled = True
 
 # Callables told about every op application: observer(fn_class, input_arrays, output_array,
