@@ -267,8 +267,14 @@ def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmas
         dz: (T, B, 4H) written: the gradient w.r.t. the gate pre-activations of every step.
         dmask: (B, T) written: the gradient w.r.t. the mask.
     """
-    return _backward_blocks(mask, w_hh_t, states, cs, gates, dstates, dz, dmask,
-                            row_blocks(gates.shape[1], get_num_threads()))
+    bounds = row_blocks(gates.shape[1], get_num_threads())
+    if bounds.size <= 2:  # one block: run it here, without a parallel launch
+        T, B, G = gates.shape
+        dh = np.zeros((B, G // 4), gates.dtype)
+        dc = dstates[T + 1].copy()
+        _backward_rows(mask, w_hh_t, states, cs, gates, dstates, dz, dmask, dh, dc, 0, B)
+        return dh, dc
+    return _backward_blocks(mask, w_hh_t, states, cs, gates, dstates, dz, dmask, bounds)
 
 
 def lstm_backward_steps_numpy(mask, w_hh_t, states, cs, gates, dstates, dz, dmask):
