@@ -30,7 +30,7 @@ from tinydyn.kernels.cell_math import REDUCE, exp_inplace
 __all__ = [
     "MASKED_SCORE", "masked_softmax_backward", "masked_softmax_backward_numba",
     "masked_softmax_backward_numpy", "masked_softmax_forward", "masked_softmax_forward_numba",
-    "masked_softmax_forward_numpy", "warmup",
+    "masked_softmax_forward_numpy", "PARALLEL_MIN_SIZE", "warmup",
 ]
 
 MASKED_SCORE = -1e9
@@ -86,19 +86,40 @@ def _softmax_block(sc, pad, s, o, bits):
 
 
 @njit(cache=True, parallel=True)
-def masked_softmax_forward_numba(scores, pad, scale, out):
-    """Write the masked, scaled softmax of ``scores`` along the last axis into ``out``.
-
-    scores, out: (B, h, Tq, Tk) C-contiguous; pad: (B, Tk) bool; scale: a float. One block
-    per (b, head), shared out over the threads; the sums are vectorised (``REDUCE``), while
-    ``exp_inplace`` keeps its exact arithmetic (fast-math flags stay with each function).
-    """
+def _forward_parallel(scores, pad, s, out):
     B, nh, Tq, Tk = scores.shape
-    s = np.full(1, scale, scores.dtype)[0]
     for blk in prange(B * nh):
         b, hd = blk // nh, blk % nh
         bits = np.empty(Tq * Tk, np.int32)
         _softmax_block(scores[b, hd], pad[b], s, out[b, hd], bits)
+
+
+@njit(cache=True)
+def _forward_serial(scores, pad, s, out):
+    B, nh, Tq, Tk = scores.shape
+    bits = np.empty(Tq * Tk, np.int32)
+    for blk in range(B * nh):
+        b, hd = blk // nh, blk % nh
+        _softmax_block(scores[b, hd], pad[b], s, out[b, hd], bits)
+
+
+# Below this many scores one thread does the work: entering a parallel region costs a thread
+# wake-up, tens of microseconds on a quiet machine and milliseconds on a busy one, which only
+# pays for itself on large inputs.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def masked_softmax_forward_numba(scores, pad, scale, out):
+    """Write the masked, scaled softmax of ``scores`` along the last axis into ``out``.
+
+    scores, out: (B, h, Tq, Tk) C-contiguous; pad: (B, Tk) bool; scale: a float. One block
+    per (b, head), shared out over Numba's threads when there are at least
+    ``PARALLEL_MIN_SIZE`` scores; the sums are vectorised (``REDUCE``), while ``exp_inplace``
+    keeps its exact arithmetic (fast-math flags stay with each function).
+    """
+    s = scores.dtype.type(scale)
+    run = _forward_parallel if scores.size >= PARALLEL_MIN_SIZE else _forward_serial
+    run(scores, pad, s, out)
 
 
 def masked_softmax_forward_numpy(scores, pad, scale, out):
@@ -109,21 +130,41 @@ def masked_softmax_forward_numpy(scores, pad, scale, out):
     out[...] = e / e.sum(axis=-1, keepdims=True)
 
 
-@njit(cache=True, parallel=True, fastmath=REDUCE)
-def masked_softmax_backward_numba(probs, grad, pad, scale, out):
-    """Write the gradient w.r.t. the scores into ``out`` (all arrays (B, h, Tq, Tk))."""
-    B, nh, Tq, Tk = probs.shape
-    s = np.full(1, scale, probs.dtype)[0]
+@njit(cache=True, fastmath=REDUCE)
+def _backward_block(p, g, pad, s, o):
+    """One (Tq, Tk) block: ``o = s * p * (g - rowsum(g * p))``, 0 at padded keys."""
+    Tq, Tk = p.shape
     zero = s - s
+    for i in range(Tq):
+        dot = zero
+        for j in range(Tk):
+            dot += g[i, j] * p[i, j]
+        for j in range(Tk):
+            o[i, j] = zero if pad[j] else s * p[i, j] * (g[i, j] - dot)
+
+
+@njit(cache=True, parallel=True)
+def _backward_parallel(probs, grad, pad, s, out):
+    B, nh = probs.shape[:2]
     for blk in prange(B * nh):
         b, hd = blk // nh, blk % nh
-        p, g, o = probs[b, hd], grad[b, hd], out[b, hd]
-        for i in range(Tq):
-            dot = zero
-            for j in range(Tk):
-                dot += g[i, j] * p[i, j]
-            for j in range(Tk):
-                o[i, j] = zero if pad[b, j] else s * p[i, j] * (g[i, j] - dot)
+        _backward_block(probs[b, hd], grad[b, hd], pad[b], s, out[b, hd])
+
+
+@njit(cache=True)
+def _backward_serial(probs, grad, pad, s, out):
+    B, nh = probs.shape[:2]
+    for blk in range(B * nh):
+        b, hd = blk // nh, blk % nh
+        _backward_block(probs[b, hd], grad[b, hd], pad[b], s, out[b, hd])
+
+
+def masked_softmax_backward_numba(probs, grad, pad, scale, out):
+    """Write the gradient w.r.t. the scores into ``out`` (all arrays (B, h, Tq, Tk)); threads
+    as in :func:`masked_softmax_forward_numba`."""
+    s = probs.dtype.type(scale)
+    run = _backward_parallel if probs.size >= PARALLEL_MIN_SIZE else _backward_serial
+    run(probs, grad, pad, s, out)
 
 
 def masked_softmax_backward_numpy(probs, grad, pad, scale, out):
@@ -158,10 +199,11 @@ def masked_softmax_backward(probs, grad, pad, scale):
 
 
 def warmup() -> None:
-    """Compile (or load from the on-disk cache) both kernels for float32 and float64."""
+    """Compile (or load from the on-disk cache) every kernel for float32 and float64."""
     with use_backend("numba"):
         for dtype in (np.float32, np.float64):
-            scores = np.zeros((1, 1, 2, 3), dtype)
-            pad = np.zeros((1, 3), bool)
-            probs = masked_softmax_forward(scores, pad, 1.0)
-            masked_softmax_backward(probs, probs, pad, 1.0)
+            for shape in ((1, 1, 2, 3), (1, 1, 2, PARALLEL_MIN_SIZE // 2)):  # serial, parallel
+                scores = np.zeros(shape, dtype)
+                pad = np.zeros((1, shape[-1]), bool)
+                probs = masked_softmax_forward(scores, pad, 1.0)
+                masked_softmax_backward(probs, probs, pad, 1.0)
