@@ -83,7 +83,7 @@ def chrono_init(lstm, max_len: int, rng) -> None:
     """
     max_len = check_int("chrono_init", "max_len", max_len, min_value=3)
     rng = get_rng(rng, "chrono_init")
-    H = lstm.hidden_size
+    H = lstm.bias.shape[0] // 4  # an LSTM, or the big cell of a SkimLSTM
     b_f = np.log(rng.uniform(1.0, max_len - 1.0, H)).astype(lstm.bias.dtype)
     lstm.bias.data[H:2 * H] = b_f
     lstm.bias.data[:H] = -b_f
