@@ -6,7 +6,7 @@ from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloa
 
 # Suites that are experiments (train, then measure) rather than lists of timing workloads:
 # name -> module with ``main(args)``.
-EXPERIMENTS = {"skimming": "tinydyn.bench.skimming"}
+EXPERIMENTS = {"skimming": "tinydyn.bench.skimming", "dyconv": "tinydyn.bench.dyconv"}
 
 
 def suites() -> dict:

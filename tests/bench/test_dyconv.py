@@ -1,0 +1,61 @@
+"""`tinydyn bench dyconv`: the suite's machinery on tiny recipes (a few steps, a tiny layer)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tinydyn import Tensor
+from tinydyn.bench import EXPERIMENTS, dyconv
+from tinydyn.dynamic.dyconv import DynamicConv2d
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    tasks = {name: {**recipe, "steps": 3, "quick_steps": 2, "batch": 8}
+             for name, recipe in dyconv.TASKS.items()}
+    monkeypatch.setattr(dyconv, "TASKS", tasks)
+    monkeypatch.setattr(dyconv, "LAYER", {"batch": 2, "in": 2, "out": 4, "size": 5,
+                                          "kernels": 2})
+
+
+def test_dyconv_is_a_registered_experiment_suite():
+    assert EXPERIMENTS["dyconv"] == "tinydyn.bench.dyconv"
+
+
+def test_a_run_writes_every_method_over_the_seeds_and_a_verdict_per_target(tiny, tmp_path):
+    result = dyconv.run_dyconv(tmp_path, seeds=2, repeats=1, log=None)
+    for rows in result["tasks"].values():
+        assert [r["method"] for r in rows] == list(dyconv.METHODS)
+        assert all(len(r["accuracy"]["values"]) == 2 for r in rows)
+    assert len(result["verdicts"]) == 2 + 2 + 1 + 2
+    saved = json.loads((tmp_path / "dyconv.json").read_text())
+    assert saved["seeds"] == [0, 1]
+    text = (tmp_path / "dyconv.md").read_text()
+    assert "static CNN" in text and "batch-averaged attention" in text
+
+
+def test_quick_runs_the_quick_methods_on_one_seed(tiny, tmp_path):
+    result = dyconv.run_dyconv(tmp_path, quick=True, repeats=1, log=None)
+    assert result["seeds"] == [0]
+    assert [r["method"] for r in result["tasks"]["digits"]] == list(dyconv.QUICK_METHODS)
+
+
+def test_the_torch_twin_computes_the_same_layer():
+    torch = pytest.importorskip("torch")
+    layer = DynamicConv2d(3, 4, 3, num_kernels=2, padding=1, rng=np.random.default_rng(0))
+    data = np.random.default_rng(1).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    captured = {}
+    original = torch.nn.functional.conv2d
+
+    def spy(*args, **kwargs):
+        captured["y"] = original(*args, **kwargs)
+        return captured["y"]
+
+    torch.nn.functional.conv2d = spy
+    try:
+        dyconv._torch_per_sample(layer, data)()
+    finally:
+        torch.nn.functional.conv2d = original
+    np.testing.assert_allclose(captured["y"].detach().numpy().reshape(2, 4, 5, 5),
+                               layer(Tensor(data)).data, rtol=1e-4, atol=1e-5)
