@@ -209,7 +209,8 @@ def test_sweep_vcrnn_rejects_a_bad_time_limit(task, baseline):
 
 
 @pytest.mark.skipif(not os.environ.get("TINYDYN_SLOW_TESTS"),
-                    reason="a real `tinydyn bench skimming --quick` (~30 s): TINYDYN_SLOW_TESTS=1")
+                    reason="a real `tinydyn bench skimming --quick` (~1 min): "
+                           "TINYDYN_SLOW_TESTS=1")
 def test_cli_quick_run_writes_the_results(tmp_path):
     from tinydyn.cli import main
 
@@ -217,3 +218,15 @@ def test_cli_quick_run_writes_the_results(tmp_path):
     result = json.loads((tmp_path / "skimming.json").read_text())
     assert result["quick"] and result["methods"]["VCRNN"]["status"] == "ok"
     assert len(result["methods"]["VCRNN"]["rows"]) == 2
+
+
+def test_summary_quotes_means_and_spreads_of_the_chosen_rows(tmp_path, task, baseline):
+    from tinydyn.bench.skimming_report import summary
+
+    sweeps = {"A": _stub_sweep("A", [(0.1, 0.90, 0.2, 0.3), (0.2, 0.5, 0.1, 0.1)], [],
+                               per_seed=0.02)}
+    result = skimming.run_skimming(tmp_path, sweeps=sweeps, task=task, baseline=baseline,
+                                   seeds=[0, 1], log=None)
+    lines = summary(result, {"A": 0.1, "Missing": 1.0})
+    assert lines[2].startswith("| A, k = 0.1 | 91.0 ± 1.4 | 2/2 | 20.0 ± 0.0 |")
+    assert lines[3].startswith("| Missing | not run |")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tinydyn.bench.seeds import error_bars, format_spread, mean_of
 
-__all__ = ["TARGETS", "TARGET_NAMES", "format_markdown", "plots", "verdicts"]
+__all__ = ["SUMMARY_ROWS", "TARGETS", "TARGET_NAMES", "format_markdown", "plots", "summary",
+           "verdicts"]
 
 # on sparse_signal, against the full LSTM of the same size
 TARGETS = {"max_accuracy_gap": 0.01, "max_flops_fraction": 0.5, "min_speedup": 1.6,
@@ -28,6 +29,34 @@ TARGET_NAMES = {
     "realisation": "a saving that is not only on paper: at least 70% of the FLOP speed-up "
                    "shows up as wall-clock speed-up (realisation >= 0.7)",
 }
+
+
+# the rows the README and the Benchmarks page quote: one telling knob value per method
+SUMMARY_ROWS = {"VCRNN": 0.1, "Skim-RNN": 0.5, "LSTM-Jump": 12.0}
+
+
+def summary(result: dict, rows: dict | None = None) -> list[str]:
+    """A short Markdown table of ``rows`` (method -> knob value, default
+    :data:`SUMMARY_ROWS`) from a result: what the README quotes, made from the published
+    JSON so that the two cannot drift apart."""
+    rows = SUMMARY_ROWS if rows is None else rows
+    base = result["baseline"]
+    n = len(result["seeds"])
+    lines = [f"| method | accuracy % (LSTM {format_spread(base['accuracy'], 100)}) | learned "
+             "| FLOPs % of the LSTM | batch-1 speed-up | realisation |",
+             "|---|---|---|---|---|---|"]
+    for method, value in rows.items():
+        info = result["methods"].get(method, {})
+        match = [r for r in info.get("rows", []) if r["value"] == value]
+        if not match:
+            lines.append(f"| {method} | {info.get('status', 'not run')} | - | - | - | - |")
+            continue
+        r = match[0]
+        lines.append(f"| {method}, {r['knob']} = {value:g} | {format_spread(r['accuracy'], 100)}"
+                     f" | {r['learned']}/{n} | {format_spread(r['flops_fraction'], 100)} | "
+                     f"{format_spread(r['speedup'], 1, 2)}x | "
+                     f"{format_spread(r['realisation'], 1, 2)} |")
+    return lines
 
 
 def verdicts(rows: list[dict]) -> dict:
