@@ -132,8 +132,7 @@ print(inspect.getsource(kernel.vcrnn_soft_forward))
 # %% [markdown]
 # Note the two lines that make it VCRNN: the mask `e` from the ratio `m`, and the blend
 # `h + e * (c - h)`, which leaves a row exactly as it was wherever its mask is exactly 0.
-
-# %% [markdown]
+#
 # Three properties pin the model down. (a) A pinned $m = 1$ is the plain RNN (section 1).
 # (b) The two ends are exact: $m = 0$ updates no row and $m = 1$ all $d$ once the first row's
 # $\sigma(-\lambda/2)$ is within $\varepsilon$ of 0, that is for
@@ -170,8 +169,7 @@ _ = say("soft (λ = 10⁴) and hard paths agree on 4 sequences of 30 steps: larg
 # %% [markdown]
 # So the hard path is not an approximation of the trained model: once $\lambda$ is large, it
 # is the same function, computed without the rows whose mask is 0.
-
-# %% [markdown]
+#
 # *Differs from the paper.* The paper centres its ramp on the row indices themselves; we
 # centre it on $j + \frac12$, so that $m = 0$ and $m = 1$ are exact and a sharp mask keeps the
 # rows the hard path computes. The scheduler's bias starts at $-2$ ($m \approx 0.12$): most of
@@ -192,9 +190,14 @@ for k in (0, 4, 8, 16, 32, 64):
     f = sk.scheduler_flops(dx, d) + sk.rnn_step_flops(dx, d, k)
     rows.append([k, f, f"{100 * f / rnn_step:.1f}%", f"{100 * f / lstm_step:.1f}%"])
 show_table(rows, ["rows k", "VCRNN step FLOPs", "of an RNN step", "of an LSTM step"])
-say("plain RNN step {r:,} FLOPs, LSTM step {l:,}: one LSTM row costs {x:.2f} RNN rows",
-    r=rnn_step, l=lstm_step, x=lstm_step / rnn_step)
+_ = say("plain RNN step {r:,} FLOPs, LSTM step {l:,}: one LSTM row costs {x:.2f} RNN rows",
+        r=rnn_step, l=lstm_step, x=lstm_step / rnn_step)
 
+# %% [markdown]
+# A whole sequence costs the sum of its steps; padding costs nothing. `vcrnn_flops` counts it
+# from the decisions $k_t$; checked by hand on two made-up sequences:
+
+# %%
 ks = rng.integers(0, d + 1, size=(2, 5))
 mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)  # the second sequence has 3 steps
 by_hand = [sum(sk.scheduler_flops(dx, d) + sk.rnn_step_flops(dx, d, int(k))
@@ -203,8 +206,8 @@ assert sk.vcrnn_flops(ks, dx, d, mask).tolist() == by_hand
 print("decisions k:", ks.tolist(), "-> FLOPs per sequence", by_hand, "(by hand = vcrnn_flops)")
 
 # %% [markdown]
-# A step with $k = d$ costs *more* than a plain RNN step (the scheduler), so the saving rests
-# on $k$ staying small. Against an LSTM, a VCRNN saves a factor of about four before it skips
+# In the table, a step with $k = d$ costs *more* than a plain RNN step (the scheduler): the saving
+# rests on $k$ staying small. Against an LSTM, a VCRNN saves a factor of about four before it skips
 # a row, because its cell is cheaper: that saving multiplies two factors, the cheaper cell
 # and the skipped rows.
 #
@@ -381,7 +384,7 @@ candidates = {"LSTM": batch1(sk.lstm_predictor(models["LSTM"])),
               "plain RNN": batch1(vcrnn_predictor(models[main], full=True)),
               **{n: batch1(vcrnn_predictor(models[n])) for n in results if n != "LSTM"}}
 print("batch-1 time of the 50 sequences:")
-timings = time_table(candidates, reference="LSTM", repeats=9, block=3)
+timings = time_table(candidates, reference="LSTM", repeats=9, block=3, min_sample_s=0.02)
 
 # %% [markdown]
 # Split the same way as the FLOPs, the measured speed-up against the LSTM is a product of the
@@ -409,7 +412,8 @@ claim(max(float(r[3]) for r in rows) < 1.0, "time falls short of FLOPs at every 
 # product at a time. **The skipped rows**: whatever $k$ is, every step pays the scheduler's two
 # dot products, the loop, and reading the token's embedding. Pinning the scheduler (zero
 # weights, a chosen bias) to a fixed $k$ and timing one 1000-step sequence at several $k$
-# measures that fixed part: the time per step is close to a line $a + b\,k$.
+# measures that fixed part: the time per step is close to a line $a + b\,k$. (Each point is
+# the lower quartile of 15 samples, which other load on the machine inflates least.)
 
 # %%
 T, k_grid = 1000, np.array([0, 4, 8, 16, 32, 48, 64])
@@ -430,7 +434,8 @@ step_fns["LSTM"] = lambda: lstm_forward(x_long, h_zero, h_zero, cell.weight_ih.d
                                         cell.weight_hh.data, cell.bias.data)
 
 # %%
-step_time = {k: timing.median / T for k, timing in time_fns(step_fns, repeats=15).items()}
+timed = time_fns(step_fns, repeats=15, min_sample_s=0.02)  # samples of at least 20 ms
+step_time = {k: timing.q25 / T for k, timing in timed.items()}
 per_step = np.array([step_time[int(k)] for k in k_grid])
 b_fit, a_fit = np.polyfit(k_grid, per_step, 1)
 assert a_fit > 0 and b_fit > 0, "a noisy run: the fitted line needs a positive a and b"
