@@ -20,8 +20,8 @@
 # every step, *how much of its state to recompute*: a small scheduler reads the token and the
 # state and outputs a ratio $m_t \in (0, 1)$, and the cell recomputes only the first
 # $k_t \approx m_t d$ rows of the state and copies the rest. Top rows change often (fast
-# memory), bottom rows rarely (slow memory). On music and character-level language modelling
-# the paper reports models that "require fewer operations" and "lead to better performance".
+# memory), bottom rows rarely (slow memory). On music and language modelling the paper reports
+# models that "require fewer operations" and "lead to better performance overall".
 #
 # What you will see: (1) the partial update by hand; (2) the scheduler, the soft mask that
 # makes it trainable, and the properties that pin the model down; (3) the cost model; (4) the
@@ -502,7 +502,7 @@ _ = claim(gap > 0 and flop_cut > 10 and near_perfect, "On this seed the LSTM sco
 # %% [markdown]
 # ## Exercise 04
 #
-# Open `exercises/04_vcrnn/student.py` and write the pieces of sections 2 and 3 yourself:
+# Open `exercises/04_vcrnn/student.py` and write the pieces of sections 1 to 3 yourself:
 #
 # * `vcrnn_soft_mask(m, d, sharpness, eps)` — the thresholded sigmoid ramp;
 # * `vcrnn_rows(m, d)` — the hard decision $k = \mathrm{clip}(\lceil m d - \frac12 \rceil, 0, d)$,

@@ -171,9 +171,11 @@ source = inspect.getsource(sk.LSTMJump.forward)
 print(source[source.index("        rows = np.arange(B)"):source.index("        dtype = self.")])
 
 # %% [markdown]
-# The loss has three parts: the classifier's cross-entropy, the REINFORCE loss of the jumps
-# taken (reward +1 or −1 for the classifier's answer), and the baseline's squared error. One
-# step of Adam on one batch of `pointer_text` (section 4's task), written out:
+# Three lines carry the method: `self._choose`, the sampled (or greedy) jump; `pos = end + k`,
+# which moves each row past the tokens it skips; and `log_probs`, which collects $\log p(k)$
+# of each jump taken, for REINFORCE. The loss has three parts: the classifier's cross-entropy,
+# the REINFORCE loss of the jumps taken (reward +1 or −1 for the classifier's answer), and the
+# baseline's squared error. One step of Adam on one batch of section 4's task, written out:
 
 # %%
 pointer = load_task("pointer_text", seed=0, **experiment.DEFAULTS["pointer_text"]["task_options"])
@@ -198,7 +200,7 @@ print(f"cross-entropy {float(ce.data):.3f} + policy {float(policy.data):+.3f} + 
 
 # %% [markdown]
 # The cross-entropy starts near $\ln 10 \approx 2.30$, a guess among ten digits, and most
-# rewards are −1. Every `train_lstm_jump` step is this one, on the next shuffled batch.
+# rewards are −1. On this task every `train_lstm_jump` step is this one, on the next batch.
 #
 # *Differs from the paper.* We also centre the advantages $r - b$ over each batch and divide
 # them by their spread. On `sparse_signal` (section 6) we weight the policy loss by 0.1 and
