@@ -185,6 +185,12 @@ def format_markdown(result: dict) -> str:
             lines.append(f"- **{method}**: the sweep returned no rows.")
         else:
             lines += _verdict_lines(method, info["rows"][0]["knob"], info["verdicts"])
+            fails = info.get("best_row_failures")
+            if fails:
+                lines.append(f"  Learned (best row above {100 * result['learned_threshold']:.0f}%)"
+                             f" on {fails['of'] - fails['failed']} of {fails['of']} seeds; a row "
+                             "with too small a budget to see the signal sits at chance by "
+                             "design.")
         if info.get("note"):
             lines.append(f"  {info['note']}")
     rep = result.get("reproduce")
