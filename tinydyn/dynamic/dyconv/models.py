@@ -30,7 +30,8 @@ class DyConvNet(Module):
     """A narrow CNN: ``depth`` 3x3 convolutions of ``width`` channels, GAP, a linear head.
 
     x (N, in_channels, H, W) -> logits (N, num_classes). ``num_kernels`` is K (DY-Conv) or the
-    number of experts (CondConv); ``reduction`` sets DY-Conv's attention width.
+    number of experts (CondConv); DY-Conv's attention has ``max(4, C // reduction)`` hidden
+    units.
     """
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 8, depth: int = 2,
@@ -51,8 +52,10 @@ class DyConvNet(Module):
             if kind == "static":
                 conv = Conv2d(c, width, 3, padding=1, rng=rng, dtype=dtype)
             elif kind == "dyconv":
+                # at least 4 hidden units: with C // reduction = 1 a single ReLU unit can die
+                # and freeze the attention at a constant
                 conv = DynamicConv2d(c, width, 3, num_kernels=num_kernels, padding=1,
-                                     reduction=reduction, rng=rng, dtype=dtype)
+                                     hidden=max(4, c // reduction), rng=rng, dtype=dtype)
             else:
                 conv = CondConv2d(c, width, 3, num_experts=num_kernels, padding=1, rng=rng,
                                   dtype=dtype)
