@@ -48,6 +48,7 @@ from tinydyn.course.figures import skim_rnn as figures
 from tinydyn.course.notebook import claim, pin_threads, plot_curve, say, show_table, time_table
 from tinydyn.data import load_task
 from tinydyn.dynamic import skimming
+from tinydyn.dynamic.skimming.skim_rnn_experiment import RECIPE
 from tinydyn.kernels.skim_rnn import skim_hard_numpy
 from tinydyn.measure import lstm_cell_flops
 from tinydyn.nn import functional as F
@@ -288,7 +289,7 @@ task = load_task("sparse_signal", seed=0, n_train=800, n_val=50, n_test=300, min
 gamma = 0.1
 model = skimming.SkimRNNClassifier(task.vocab_size, task.num_classes, d_x, d, d_small,
                                    rng=np.random.default_rng(0))
-opt = Adam(model.parameters(), lr=3e-3)
+opt = Adam(model.parameters(), lr=RECIPE["lr"])
 batches = skimming.make_loader(task.train, batch_size=32, seed=0, shuffle=True)
 tokens, mask, lengths, labels = next(iter(batches))
 model.train()
@@ -321,17 +322,18 @@ print("gradient:", grad, " step by hand:", by_hand - before, " Adam's:", bias.da
 assert np.allclose(by_hand, bias.data, rtol=0, atol=1e-7)
 
 # %% [markdown]
-# `train_skim_rnn` repeats exactly this step over the data (the loop is
-# `tinydyn.dynamic.skimming.fit`), lowering $\tau$ from 1 to 0.5 as it goes. The baseline is
-# an LSTM of the same size, $d = 64$, trained by the same loop and optimiser with a recipe
-# chosen to make it strong (`train_lstm_baseline`: chrono initialisation of the gates, a
-# learning-rate warm-up, then cosine decay). One seed here; `tinydyn bench skimming` trains
-# the full task over several.
+# `train_skim_rnn` repeats this step over the data (the loop is
+# `tinydyn.dynamic.skimming.fit`), lowering $\tau$ from 1 to 0.5 as it goes. Both models, the
+# Skim-RNN and an LSTM of the same size ($d = 64$), are trained with the recipe the library
+# uses to make its LSTM baseline strong: chrono initialisation of the big cell's gate biases,
+# and a learning rate that warms up, then decays along a cosine. One seed here;
+# `tinydyn bench skimming` trains the full task over several.
 
 # %%
-lstm_model, lstm_metrics = skimming.train_lstm_baseline(task, seed=0, time_limit=None)
-model, info = skimming.train_skim_rnn(task, seed=0, epochs=10, small_size=d_small, gamma=gamma,
-                                      time_limit=None)
+print("recipe:", RECIPE)
+lstm_model, lstm_metrics = skimming.train_lstm_baseline(task, seed=0, time_limit=None, **RECIPE)
+model, info = skimming.train_skim_rnn(task, seed=0, small_size=d_small, gamma=gamma,
+                                      time_limit=None, **RECIPE)
 skim_metrics = skimming.evaluate_skim_rnn(model, task.test)
 show_table([["full LSTM", lstm_metrics["accuracy"], round(lstm_metrics["flops"]), "100%"],
             ["Skim-RNN", skim_metrics["accuracy"], round(skim_metrics["flops"]),
@@ -443,8 +445,8 @@ fig = figures.plot_flop_shares(read_cost, skim_cost, decide_cost, read_rate=r)
 # token with the big cell. One trained model gives a whole curve. FLOPs are counted; time is
 # measured at batch 1 (one sequence at a time, as a server answering single requests would),
 # against `tinydyn`'s fused LSTM kernel on the same 20 test sequences. Times are this
-# machine's, measured in one run, in alternating warm blocks so that a change in load hits
-# every candidate alike.
+# machine's, measured in one run: samples of at least 20 ms, in alternating warm blocks so
+# that a change in load hits every candidate alike.
 
 # %%
 thresholds = (0.0, 0.3, 0.5, 0.9, 1.0)
@@ -458,7 +460,7 @@ def one_at_a_time(predict):
 
 candidates = {"LSTM": one_at_a_time(skimming.lstm_predictor(lstm_model))}
 candidates.update({f"threshold {t:g}": one_at_a_time(model.predictor(t)) for t in thresholds})
-timings = time_table(candidates, repeats=61, block=5)
+timings = time_table(candidates, repeats=15, block=5, min_sample_s=0.02)
 
 # %% [markdown]
 # Each time is for all 20 sequences, one after another; the spread is the interquartile range over
@@ -513,7 +515,7 @@ n_long = np.array([x_long.shape[1]])
 step_timings = time_table(
     {"every step read": lambda: model.skim.hard_forward(x_long, n_long, 1.0, hard_w),
      "every step skimmed": lambda: model.skim.hard_forward(x_long, n_long, 0.0, hard_w)},
-    repeats=41, block=5)
+    repeats=15, block=5, min_sample_s=0.02)
 time_share = step_timings["every step skimmed"].median / step_timings["every step read"].median
 flop_share = (skim_cost + decide_cost) / (read_cost + decide_cost)
 say("Weights: {a:,} bytes for the big cell, {b:,} for the small one. A skim step took {t:.0%} "
@@ -552,7 +554,7 @@ for name, groups in layouts.items():
     batched[f"LSTM, {name}"] = lambda b=batches: [skimming.lstm_batched(lstm_model, *p) for p in b]
     batched[f"Skim-RNN, {name}"] = lambda b=batches: [model.infer(*p, 0.5, hard_w) for p in b]
     lstm_computed[name] = sum(p.size for p, _ in batches) * read_cost + 20 * head_flops
-batch_timings = time_table(batched, repeats=41, block=5)
+batch_timings = time_table(batched, repeats=15, block=5, min_sample_s=0.02)
 
 # %% [markdown]
 # The same ratios as before, now against the FLOPs each side computes:
