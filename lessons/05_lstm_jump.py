@@ -280,7 +280,9 @@ _ = claim(worst > 0.5 and all(r["n_read"] == 2 for r in runs.values()), "on ever
 print(inspect.getsource(kernel.lstm_jump_steps_numpy))
 
 # %% [markdown]
-# `model.infer` runs the compiled loop and returns its decisions. For the first six test
+# `pos[a] += k` and the three ways to `stop` are section 1's rule, row by row; the `compact`
+# branch is what section 7 measures. `model.infer` runs the compiled loop and returns its
+# decisions. For the first six test
 # sequences of seed 0, the tokens read (blue) and jumped over (grey), token ids written in:
 
 # %%
