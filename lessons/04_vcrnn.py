@@ -116,7 +116,8 @@ figures.plot_soft_mask(0.4, 32, sharpness=[0.5, 2.0, 8.0, 50.0])
 plt.show()
 
 # %% [markdown]
-# Every curve sums to about $m d = 12.8$ rows (the legend). A small $\lambda$ is a gentle slope
+# The gentle curves sum to $m d = 12.8$ rows, the sharpest to 13, the hard decision
+# $k = \lceil m d - \frac12 \rceil$ (the legend). A small $\lambda$ is a gentle slope
 # that passes gradient to $m_t$ through many rows; a large $\lambda$ is a cliff, almost the
 # hard decision $k_t$. Training raises $\lambda$ (here from 1 to 10), so the model learns with a
 # soft mask and ends with one the hard path reproduces. The threshold matters for the cost: only
