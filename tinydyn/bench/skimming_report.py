@@ -187,10 +187,14 @@ def format_markdown(result: dict) -> str:
             lines += _verdict_lines(method, info["rows"][0]["knob"], info["verdicts"])
             fails = info.get("best_row_failures")
             if fails:
-                lines.append(f"  Learned (best row above {100 * result['learned_threshold']:.0f}%)"
-                             f" on {fails['of'] - fails['failed']} of {fails['of']} seeds; a row "
-                             "with too small a budget to see the signal sits at chance by "
-                             "design.")
+                n = fails["of"]
+                short = [f"{r['knob']}={r['value']:g} ({r['learned']}/{n})"
+                         for r in info["rows"] if r.get("learned", n) < n]
+                lines.append(f"  Its best row learned (above "
+                             f"{100 * result['learned_threshold']:.0f}%) on "
+                             f"{n - fails['failed']} of {n} seeds"
+                             + (f"; rows that did not on every seed: {', '.join(short)}."
+                                if short else "."))
         if info.get("note"):
             lines.append(f"  {info['note']}")
     rep = result.get("reproduce")
