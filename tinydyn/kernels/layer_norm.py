@@ -72,8 +72,8 @@ def _forward_blocks(x, weight, bias, eps, y, xhat, rstd, bounds):
 
 def _bounds(N: int, D: int) -> np.ndarray:
     """Row blocks: one per thread for large inputs, else a single block."""
-    blocks = get_num_threads() if N * D >= PARALLEL_MIN_SIZE else 1
-    return np.linspace(0, N, max(1, min(blocks, N)) + 1).astype(np.int64)
+    blocks = max(1, min(get_num_threads() if N * D >= PARALLEL_MIN_SIZE else 1, N))
+    return np.arange(blocks + 1) * N // blocks
 
 
 def layer_norm_forward_numba(x, weight, bias, eps, y, xhat, rstd):
