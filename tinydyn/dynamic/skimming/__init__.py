@@ -2,17 +2,21 @@
 
 from tinydyn.dynamic.skimming.common import (
     LSTMClassifier,
+    accuracy,
+    chrono_init,
     compare,
     fit,
     lstm_batched,
     lstm_predictor,
     make_loader,
+    max_length,
     pad_tokens,
     time_batch1,
     time_lstm,
     token_batch,
     train_lstm_baseline,
 )
+from tinydyn.dynamic.skimming.timing import batch1_runner, time_paired
 from tinydyn.dynamic.skimming.vcrnn import (
     VCRNN,
     VCRNNClassifier,
