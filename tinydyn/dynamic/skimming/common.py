@@ -78,8 +78,8 @@ def chrono_init(lstm, max_len: int, rng) -> None:
     filler steps before the end still reaches the head in the first epoch. With torch's
     uniform init every unit forgets in a few steps, and the gradient from the last state to a
     distant signal vanishes: the plain LSTM then stays near chance on ``sparse_signal`` for
-    the first epochs (our runs, validation accuracy on seeds 0-2: 51-57% after one epoch and
-    64-90% after four, with torch's init or a forget bias of 1 or 3; with chrono init 90-96%
+    the first epochs (our runs, validation accuracy on seeds 0-2: 48-57% after one epoch and
+    68-90% after four, with torch's init or a forget bias of 1 or 3; with chrono init 90-98%
     after one epoch and 100% after two).
     """
     max_len = check_int("chrono_init", "max_len", max_len, min_value=3)
@@ -250,7 +250,7 @@ def train_lstm_baseline(task, seed: int = 0, *, hidden_size: int = 64, embed_dim
     split: chrono initialisation (:func:`chrono_init`), Adam at ``lr`` 1e-2 after a linear
     warm-up over the first 10% of steps, then a cosine decay to 0, gradient norm clipped at 1.
     (Tried on seeds 0-2, validation accuracy after 4 epochs: torch's init with lr 3e-3 or 1e-2
-    and a forget bias of 0, 1 or 3 reached 64-90%; chrono init 100%.)
+    and a forget bias of 0, 1 or 3 reached 68-90%; chrono init 100%.)
     ``chrono=False, schedule="constant", lr=3e-3`` is the earlier, weaker recipe.
 
     ``metrics``: test ``accuracy``, mean test ``flops``, ``train_seconds``, ``steps`` and the
