@@ -39,6 +39,16 @@ def test_the_published_baseline_learned_on_every_seed(published):
     assert min(base["accuracy"]["values"]) > published["learned_threshold"]
 
 
+def test_no_published_training_run_was_cut_short_by_its_time_cap(published):
+    # every seed has a training set of the same size, so a full schedule has the same number
+    # of steps on every seed; fewer steps on one seed means the time cap stopped it
+    steps = [("LSTM", published["baseline"]["steps"])]
+    steps += [(f"{m} {r['value']}", r["train_steps"]) for m, info in published["methods"].items()
+              for r in info["rows"] if r.get("train_steps")]
+    for name, s in steps:
+        assert s["min"] == s["max"], f"{name}: steps {s['values']}"
+
+
 def test_a_rerun_of_the_reproduction_row_lands_within_the_published_spread(published):
     row = published["reproduce"]
     seed = published["seeds"][0]
