@@ -141,7 +141,18 @@ def test_verdicts_say_met_or_by_how_much_missed():
     missed = skimming.verdicts([row(0.1, 0.03, 0.3, 1.0, 0.5)])
     assert not missed["accuracy"]["met"]
     assert missed["accuracy"]["missed_by"] == pytest.approx(0.02)
-    assert missed["judged_on"] == "all rows"
+    assert missed["judged_on"] == "rows spending under 90% of the LSTM's FLOPs"
+
+
+def test_verdicts_do_not_judge_realisation_on_a_row_that_saves_nothing():
+    def row(value, frac, real):
+        return {"value": value, "accuracy_gap": 0.05, "flops_fraction": frac,
+                "speedup": 1.0 / frac * real, "realisation": real}
+
+    # a threshold that never skims spends all the LSTM's FLOPs at realisation ~1
+    v = skimming.verdicts([row(0.5, 0.15, 0.6), row(1.0, 1.01, 1.04)])
+    assert v["realisation"]["row"] == 0.5 and not v["realisation"]["met"]
+    assert v["judged_on"] == "rows spending under 90% of the LSTM's FLOPs"
 
 
 def test_verdicts_name_a_row_only_if_it_meets_every_target_at_once():

@@ -65,8 +65,8 @@ def verdicts(rows: list[dict]) -> dict:
 
     Accuracy: met if some row is within ``max_accuracy_gap`` of the LSTM at no more than
     ``max_flops_fraction`` of its FLOPs (else the smallest gap among rows that cheap). Speed-up
-    and realisation are judged on those qualifying rows when there are any (else all rows):
-    the best value, and the row it came from.
+    and realisation are judged on those qualifying rows when there are any, else on the rows
+    that save at least 10% of the FLOPs (else all rows): the best value, and its row.
     """
     rows = [{k: mean_of(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows]
     cheap = [r for r in rows if r["flops_fraction"] <= TARGETS["max_flops_fraction"]]
@@ -82,12 +82,16 @@ def verdicts(rows: list[dict]) -> dict:
         best = min(rows, key=lambda r: r["flops_fraction"])
         out["accuracy"] = {"met": False, "row": best["value"], "value": best["accuracy_gap"],
                            "flops_fraction": best["flops_fraction"], "missed_by": None}
-    pool = good or rows
+    # a row that spends as much as the LSTM (a threshold that never skims) has a realisation
+    # near 1 by construction: it says nothing about whether a saving is realised
+    saving = [r for r in rows if r["flops_fraction"] < 0.9]
+    pool = good or saving or rows
     for key, target in (("speedup", "min_speedup"), ("realisation", "min_realisation")):
         best = max(pool, key=lambda r, key=key: r[key])
         out[key] = {"met": best[key] >= TARGETS[target], "row": best["value"],
                     "value": best[key], "missed_by": max(0.0, TARGETS[target] - best[key])}
-    out["judged_on"] = "rows meeting the accuracy target" if good else "all rows"
+    out["judged_on"] = ("rows meeting the accuracy target" if good else
+                        "rows spending under 90% of the LSTM's FLOPs" if saving else "all rows")
     # the honest summary: one configuration that meets every target at once
     every = [r for r in good if r["speedup"] >= TARGETS["min_speedup"]
              and r["realisation"] >= TARGETS["min_realisation"]]
