@@ -55,14 +55,17 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     bench = commands.add_parser("bench", help="time tinydyn against baselines in the same run")
-    bench.add_argument("suite", nargs="?", default="engine", help="which suite (default: engine)")
+    bench.add_argument("suite", nargs="?", default="engine",
+                       help="engine (timing workloads), or an experiment suite: skimming, "
+                            "dyconv (default: engine)")
     bench.add_argument("--repeats", type=int, default=15, help="timed samples per candidate")
     bench.add_argument("--out", default="bench-results", help="folder for the .md/.json results")
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
     bench.add_argument("--threads", type=int, default=None,
                        help="pin NumPy/BLAS, Numba and PyTorch to this many threads")
     bench.add_argument("--quick", action="store_true",
-                       help="experiment suites (skimming): fewer epochs and knob values")
+                       help="experiment suites: fewer epochs, knob values and seeds (the "
+                            "output says what it leaves out)")
     bench.add_argument("--seed", type=int, default=0, help="experiment suites: the seed")
     bench.add_argument("--seeds", type=int, default=None,
                        help="experiment suites: how many seeds, from --seed on "
