@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from tinydyn.kernels.backend import dispatch, use_backend
+from tinydyn.kernels.threads import num_threads
 
 __all__ = [
     "PARALLEL_MIN_SIZE", "layer_norm_backward", "layer_norm_backward_numba",
@@ -72,7 +73,7 @@ def _forward_blocks(x, weight, bias, eps, y, xhat, rstd, bounds):
 
 def _bounds(N: int, D: int) -> np.ndarray:
     """Row blocks: one per thread for large inputs, else a single block."""
-    blocks = max(1, min(get_num_threads() if N * D >= PARALLEL_MIN_SIZE else 1, N))
+    blocks = max(1, min(num_threads() if N * D >= PARALLEL_MIN_SIZE else 1, N))
     return np.arange(blocks + 1) * N // blocks
 
 

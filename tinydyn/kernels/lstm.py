@@ -43,10 +43,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from tinydyn.kernels.backend import dispatch, get_backend, use_backend
 from tinydyn.kernels.cell_math import REDUCE, exp_inplace, gate_scale, matmul_nt_acc, tanh_cell
+from tinydyn.kernels.threads import num_threads
 
 __all__ = [
     "LSTMSaved", "lstm_backward", "lstm_backward_packed", "lstm_backward_steps_numba",
@@ -148,7 +149,7 @@ def lstm_forward_steps_numba(mask, w_hh_s, states, cs, gates):
         gates: (T, B, 4H) holding the equally scaled ``x_t @ w_ih.T + bias``; overwritten
             with the activated gates.
     """
-    bounds = row_blocks(gates.shape[1], get_num_threads())
+    bounds = row_blocks(gates.shape[1], num_threads())
     if bounds.size <= 2:
         # One block (batch 1): no parallel region. Entering one costs a thread wake-up per
         # call, which on a loaded 2-core machine measured 33 ms against 0.2 ms for the steps.
@@ -279,7 +280,7 @@ def lstm_backward_steps_numba(mask, w_hh_t, states, cs, gates, dstates, dz, dmas
         dz: (T, B, 4H) written: the gradient w.r.t. the gate pre-activations of every step.
         dmask: (B, T) written: the gradient w.r.t. the mask.
     """
-    bounds = row_blocks(gates.shape[1], get_num_threads())
+    bounds = row_blocks(gates.shape[1], num_threads())
     if bounds.size <= 2:  # one block: run it here, without a parallel launch
         T, B, G = gates.shape
         dh = np.zeros((B, G // 4), gates.dtype)

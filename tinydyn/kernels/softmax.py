@@ -26,6 +26,7 @@ from numba import njit, prange
 
 from tinydyn.kernels.backend import dispatch, use_backend
 from tinydyn.kernels.cell_math import REDUCE, exp_inplace
+from tinydyn.kernels.threads import num_threads
 
 __all__ = [
     "MASKED_SCORE", "masked_softmax_backward", "masked_softmax_backward_numba",
@@ -118,7 +119,8 @@ def masked_softmax_forward_numba(scores, pad, scale, out):
     keeps its exact arithmetic (fast-math flags stay with each function).
     """
     s = scores.dtype.type(scale)
-    run = _forward_parallel if scores.size >= PARALLEL_MIN_SIZE else _forward_serial
+    big = scores.size >= PARALLEL_MIN_SIZE and num_threads() > 1
+    run = _forward_parallel if big else _forward_serial
     run(scores, pad, s, out)
 
 
@@ -163,7 +165,8 @@ def masked_softmax_backward_numba(probs, grad, pad, scale, out):
     """Write the gradient w.r.t. the scores into ``out`` (all arrays (B, h, Tq, Tk)); threads
     as in :func:`masked_softmax_forward_numba`."""
     s = probs.dtype.type(scale)
-    run = _backward_parallel if probs.size >= PARALLEL_MIN_SIZE else _backward_serial
+    big = probs.size >= PARALLEL_MIN_SIZE and num_threads() > 1
+    run = _backward_parallel if big else _backward_serial
     run(probs, grad, pad, s, out)
 
 
