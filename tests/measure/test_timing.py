@@ -96,8 +96,15 @@ def test_time_fns_gives_one_function_under_two_names_the_same_time():
     def work():
         return sum(range(20_000))
 
-    t = time_fns({"a": work, "b": work}, repeats=30, block=3)
-    assert 1 / 1.1 < t["a"].median / t["b"].median < 1.1
+    # A heavily loaded machine can still skew one measurement, so three attempts are allowed;
+    # a harness biased by order or position would miss on every one.
+    ratios = []
+    for _ in range(3):
+        t = time_fns({"a": work, "b": work}, repeats=30, block=3)
+        ratios.append(t["a"].median / t["b"].median)
+        if 1 / 1.1 < ratios[-1] < 1.1:
+            break
+    assert 1 / 1.1 < ratios[-1] < 1.1, ratios
 
 
 def test_time_fns_rejects_an_empty_block():

@@ -18,7 +18,11 @@ from __future__ import annotations
 import os
 
 import numba
-from numba.np.ufunc import parallel as _parallel
+
+try:  # a private function of Numba's: without it, the pool starts as Numba decides
+    from numba.np.ufunc.parallel import _launch_threads
+except ImportError:  # pragma: no cover - depends on the Numba version
+    _launch_threads = None
 
 __all__ = ["num_threads"]
 
@@ -27,15 +31,17 @@ _started = False
 
 def _start_pool() -> None:
     global _started
+    _started = True
+    if _launch_threads is None:  # pragma: no cover
+        return
     user_policy = os.environ.get("OMP_WAIT_POLICY")
     if user_policy is None:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
-        _parallel._launch_threads()
+        _launch_threads()
     finally:
         if user_policy is None:
             os.environ.pop("OMP_WAIT_POLICY", None)
-    _started = True
 
 
 def num_threads() -> int:
