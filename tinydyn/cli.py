@@ -35,8 +35,11 @@ def _bench(args) -> int:
               f"{', '.join(sorted([*available, *EXPERIMENTS]))}", file=sys.stderr)
         return 2
     print(f"tinydyn bench {args.suite} — {machine_line()}")
+    from tinydyn.bench.isolated import isolate_in_processes
+
     rows = run_workloads(available[args.suite](), repeats=args.repeats,
-                         log=(lambda *a: None) if args.quiet else print)
+                         log=(lambda *a: None) if args.quiet else print,
+                         isolate=None if args.same_process else isolate_in_processes(args.suite))
     print()
     print(format_table(rows))
     # a pinned run is another measurement: keep it beside the default one, not over it
@@ -63,6 +66,10 @@ def main(argv=None) -> int:
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
     bench.add_argument("--threads", type=int, default=None,
                        help="pin NumPy/BLAS, Numba and PyTorch to this many threads")
+    bench.add_argument("--same-process", action="store_true",
+                       help="engine: time every candidate in this process (faster; PyTorch's "
+                            "and tinydyn's thread pools then disturb each other) instead of "
+                            "each in a process of its own")
     bench.add_argument("--quick", action="store_true",
                        help="experiment suites: fewer epochs, knob values and seeds (the "
                             "output says what it leaves out)")

@@ -21,25 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 import tinydyn as td
-from tinydyn.bench.harness import Skip, Workload
+from tinydyn.bench.harness import Skip, Workload, torch_or_skip
 from tinydyn.kernels.backend import use_backend
-
-
-def import_torch():
-    """PyTorch if importable, else raise Skip (the benchmark then reports the row skipped)."""
-    try:
-        import torch
-    except ImportError:
-        raise Skip("PyTorch not installed (pip install torch==2.13.0)") from None
-    return torch
-
-
-def torch_or_skip():
-    """Like import_torch, but returns the Skip instead of raising it (for optional baselines)."""
-    try:
-        return import_torch()
-    except Skip as why:
-        return why
 
 
 def _tiny_op():

@@ -23,6 +23,32 @@ class Skip(Exception):
     """Raised by a workload's setup when it cannot run here; the message says why."""
 
 
+# Set in a child process that times only tinydyn (see tinydyn.bench.isolated): PyTorch is then
+# not even imported, so its thread pool cannot disturb the measurement.
+NO_TORCH = "TINYDYN_BENCH_NO_TORCH"
+
+
+def import_torch():
+    """PyTorch if importable, else raise Skip (the benchmark then reports the row skipped)."""
+    import os
+
+    if os.environ.get(NO_TORCH):
+        raise Skip("PyTorch is timed in a process of its own")
+    try:
+        import torch
+    except ImportError:
+        raise Skip("PyTorch not installed (pip install torch==2.13.0)") from None
+    return torch
+
+
+def torch_or_skip():
+    """Like import_torch, but returns the Skip instead of raising it (for optional baselines)."""
+    try:
+        return import_torch()
+    except Skip as why:
+        return why
+
+
 @dataclasses.dataclass
 class Workload:
     """``setup()`` returns ``{"tinydyn": fn, "<baseline>": fn, ...}`` of zero-argument callables.
@@ -61,8 +87,13 @@ class Row:
         return "met" if self.ratio <= self.target else "MISSED"
 
 
-def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
-    """Time every workload's candidates in alternating warm blocks (see ``time_fns``)."""
+def run_workloads(workloads, repeats: int = 15, log=print, isolate=None) -> list[Row]:
+    """Time every workload's candidates in alternating warm blocks (see ``time_fns``).
+
+    ``isolate(workload, names, repeats) -> {name: Timing}``, when given, times the candidates
+    ``names`` some other way (each in a process of its own: :mod:`tinydyn.bench.isolated`);
+    the workload's ``setup()`` here then only tells which candidates exist.
+    """
     rows = []
     for w in workloads:
         try:
@@ -72,7 +103,9 @@ def run_workloads(workloads, repeats: int = 15, log=print) -> list[Row]:
             log(f"  {w.name}: skipped ({why})")
             continue
         skipped = {base: fn for base, fn in fns.items() if isinstance(fn, Skip)}
-        timings = time_fns({k: fn for k, fn in fns.items() if k not in skipped}, repeats=repeats)
+        live = {k: fn for k, fn in fns.items() if k not in skipped}
+        timings = (time_fns(live, repeats=repeats) if isolate is None
+                   else isolate(w, list(live), repeats))
         ours = timings.pop("tinydyn")
         log(f"  {w.name}: tinydyn {ours}")
         for base in fns:

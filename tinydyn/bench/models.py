@@ -11,15 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinydyn as td
-from tinydyn.bench.harness import Skip, Workload
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return Skip("PyTorch not installed (pip install torch==2.13.0)")
-    return torch
+from tinydyn.bench.harness import Skip, Workload, torch_or_skip
 
 
 def _step_pair(build_ours, build_theirs, make_batch):
@@ -39,7 +31,7 @@ def _step_pair(build_ours, build_theirs, make_batch):
         opt.step()
 
     fns = {"tinydyn": ours}
-    torch = _torch()
+    torch = torch_or_skip()
     if isinstance(torch, Skip):
         fns["torch"] = torch
         return fns

@@ -28,6 +28,7 @@ class Timing:
     q75: float
     repeats: int
     number: int
+    samples: tuple = dataclasses.field(default=(), repr=False, compare=False)  # seconds/call
 
     @property
     def spread(self) -> float:
@@ -118,5 +119,6 @@ def time_fns(fns: dict, *, repeats: int = 15, block: int = 5, warmup: int = 2,
     timings = {}
     for name, values in samples.items():
         q25, median, q75 = np.percentile(values, [25, 50, 75])
-        timings[name] = Timing(float(median), float(q25), float(q75), repeats, numbers[name])
+        timings[name] = Timing(float(median), float(q25), float(q75), repeats, numbers[name],
+                               tuple(values))
     return timings
