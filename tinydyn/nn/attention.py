@@ -174,7 +174,7 @@ class TransformerEncoderLayer(Module):
         x = x + dropout1(self_attn(norm1(x)));  x = x + dropout2(ff(norm2(x)))
 
     with ``ff(x) = linear2(dropout(activation(linear1(x))))``. ``activation`` is "relu" or
-    "gelu" (tinydyn's gelu is the tanh approximation; torch's default gelu is the exact one).
+    "gelu" (the exact erf GELU, as in PyTorch).
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
