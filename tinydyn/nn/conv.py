@@ -39,6 +39,24 @@ def _pair(fn: str, name: str, value, min_value: int) -> tuple[int, int]:
     return int(items[0]), int(items[1])
 
 
+def set_conv_geometry(layer, fn: str, in_channels, out_channels, kernel_size, stride, padding,
+                      groups, bias) -> None:
+    """Check a convolution's shape arguments and set them on ``layer`` (``in_channels``,
+    ``out_channels``, ``kernel_size``, ``stride``, ``padding`` as pairs, ``groups``); errors
+    name ``fn``. Shared by every convolution layer, static or dynamic."""
+    layer.in_channels = check_int(fn, "in_channels", in_channels, min_value=1)
+    layer.out_channels = check_int(fn, "out_channels", out_channels, min_value=1)
+    layer.kernel_size = _pair(fn, "kernel_size", kernel_size, 1)
+    layer.stride = _pair(fn, "stride", stride, 1)
+    layer.padding = _pair(fn, "padding", padding, 0)
+    layer.groups = check_int(fn, "groups", groups, min_value=1)
+    for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if n % groups:
+            fail(fn, f"{name} ({n}) must be divisible by groups ({groups})")
+    if not isinstance(bias, bool):
+        fail(fn, f"bias must be a bool, got {type(bias).__name__} {bias!r}", TypeError)
+
+
 def _check_image(fn: str, x, channels: int | None = None) -> None:
     if not isinstance(x, Tensor):
         fail(fn, f"input must be a Tensor, got {type(x).__name__}", TypeError)
@@ -70,17 +88,8 @@ class Conv2d(Module):
                  groups: int = 1, bias: bool = True, rng=None, dtype=np.float32):
         super().__init__()
         fn = "Conv2d"
-        self.in_channels = check_int(fn, "in_channels", in_channels, min_value=1)
-        self.out_channels = check_int(fn, "out_channels", out_channels, min_value=1)
-        self.kernel_size = _pair(fn, "kernel_size", kernel_size, 1)
-        self.stride = _pair(fn, "stride", stride, 1)
-        self.padding = _pair(fn, "padding", padding, 0)
-        self.groups = check_int(fn, "groups", groups, min_value=1)
-        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if n % groups:
-                fail(fn, f"{name} ({n}) must be divisible by groups ({groups})")
-        if not isinstance(bias, bool):
-            fail(fn, f"bias must be a bool, got {type(bias).__name__} {bias!r}", TypeError)
+        set_conv_geometry(self, fn, in_channels, out_channels, kernel_size, stride, padding,
+                          groups, bias)
         dtype = _check_dtype(fn, dtype)
         rng = get_rng(rng, fn)
         kh, kw = self.kernel_size

@@ -36,6 +36,7 @@ from tinydyn.autograd.ops_shape import reshape
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.nn import init
+from tinydyn.nn.conv import set_conv_geometry
 from tinydyn.nn.module import Module, Parameter
 
 __all__ = ["CondConv2d", "DynamicConv2d", "MixtureConv2d", "ATTENTION_MODES"]
@@ -43,13 +44,6 @@ __all__ = ["CondConv2d", "DynamicConv2d", "MixtureConv2d", "ATTENTION_MODES"]
 # "sample": one mix per sample (the method); "batch": the batch's mean mix for every sample,
 # a known mistake (it removes the per-sample dynamism), kept for the ablation.
 ATTENTION_MODES = ("sample", "batch")
-
-
-def _pair(fn: str, name: str, value, min_value: int) -> tuple[int, int]:
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2:
-        fail(fn, f"{name} must be an int or a pair of ints, got {value!r}")
-    return tuple(check_int(fn, name, v, min_value=min_value) for v in items)
 
 
 class MixtureConv2d(Module):
@@ -65,18 +59,9 @@ class MixtureConv2d(Module):
                  groups=1, bias=True, rng=None, dtype=np.float32):
         super().__init__()
         fn = self.fn
-        self.in_channels = check_int(fn, "in_channels", in_channels, min_value=1)
-        self.out_channels = check_int(fn, "out_channels", out_channels, min_value=1)
+        set_conv_geometry(self, fn, in_channels, out_channels, kernel_size, stride, padding,
+                          groups, bias)
         self.num_kernels = check_int(fn, self.count_name, num_kernels, min_value=1)
-        self.kernel_size = _pair(fn, "kernel_size", kernel_size, 1)
-        self.stride = _pair(fn, "stride", stride, 1)
-        self.padding = _pair(fn, "padding", padding, 0)
-        self.groups = check_int(fn, "groups", groups, min_value=1)
-        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if n % groups:
-                fail(fn, f"{name} ({n}) must be divisible by groups ({groups})")
-        if not isinstance(bias, bool):
-            fail(fn, f"bias must be a bool, got {type(bias).__name__} {bias!r}", TypeError)
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             fail(fn, f"dtype must be a floating dtype, got {self.dtype}", TypeError)
