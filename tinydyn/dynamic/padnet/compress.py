@@ -1,0 +1,183 @@
+"""Post-processing (spec D.6): after training, store only what a PAD layer can use.
+
+At a static position (``M_j = 0``) the K dynamic values never reach the output, and at a
+dynamic position the static value is never used; both are deleted. The constant scale factors
+are folded in (``lambda_d * W_k``, ``lambda_s * Wbar``), and the dynamic positions are stored once
+per layer as an index shared by all K kernels. Per layer with N entries per kernel and a
+dynamic fraction kappa, the kernel storage drops from ``K * N`` to
+
+    (1 - kappa) * N + K * kappa * N                 (+ kappa * N integers of index)
+
+(:func:`pad_kernel_parameters`; 47.5% of the fully dynamic storage for K = 4, kappa = 0.3).
+The compressed layer also mixes only the dynamic entries: aggregation costs ``2 K kappa N``
+FLOPs per sample instead of ``2 K N``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from tinydyn._checks import check_int, fail
+from tinydyn.autograd import ops_conv
+from tinydyn.autograd.function import Function
+from tinydyn.autograd.ops_elementwise import relu
+from tinydyn.autograd.ops_linalg import linear, matmul
+from tinydyn.autograd.ops_nn import softmax
+from tinydyn.autograd.ops_shape import reshape
+from tinydyn.autograd.tensor import Tensor
+from tinydyn.dynamic.padnet.layers import PadDynamicConv2d
+from tinydyn.dynamic.padnet.partition import check_kappa
+from tinydyn.nn.module import Module, Parameter
+
+__all__ = ["CompressedDynamicConv2d", "compress", "pad_kernel_parameters", "place",
+           "stored_parameters"]
+
+
+def pad_kernel_parameters(n: int, k: int, kappa: float) -> float:
+    """Stored kernel values of one PAD layer: ``(1 - kappa) N + K kappa N`` (spec D.8)."""
+    fn = "pad_kernel_parameters"
+    n = check_int(fn, "n", n, min_value=1)
+    k = check_int(fn, "k", k, min_value=1)
+    kappa = check_kappa(fn, kappa)
+    return (1.0 - kappa) * n + k * kappa * n
+
+
+class Place(Function):
+    """``out[r] = base; out[r, index] = values[r]`` for every row r: values (R, n), base (P,)
+    with zeros at ``index``, index (n,) distinct -> out (R, P). Moving data only: 0 FLOPs."""
+
+    @staticmethod
+    def forward(ctx, values, base, index=None):
+        ctx.index = index
+        out = np.repeat(base[None, :], values.shape[0], axis=0)
+        out[:, index] = values
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_base = grad.sum(axis=0)
+        grad_base[ctx.index] = 0.0     # those positions were overwritten
+        return np.ascontiguousarray(grad[:, ctx.index]), grad_base
+
+    @staticmethod
+    def flops(arrays, out, kwargs):
+        return 0
+
+
+def place(values: Tensor, base: Tensor, index) -> Tensor:
+    """Rows of ``base`` (P,) with ``values`` (R, n) written at the distinct positions ``index``."""
+    fn = "place"
+    for name, t in (("values", values), ("base", base)):
+        if not isinstance(t, Tensor):
+            fail(fn, f"{name} must be a Tensor, got {type(t).__name__}", TypeError)
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu" or index.ndim != 1:
+        fail(fn, f"index must be a 1-D integer array, got dtype {index.dtype}, shape "
+             f"{index.shape}", TypeError)
+    if values.ndim != 2 or values.shape[1] != index.size or base.ndim != 1:
+        fail(fn, f"values must be (R, {index.size}) and base 1-D, got {values.shape} and "
+             f"{base.shape}")
+    if index.size and (index.min() < 0 or index.max() >= base.shape[0]
+                       or np.unique(index).size != index.size):
+        fail(fn, f"index must hold distinct positions in [0, {base.shape[0]})")
+    return Place.apply(values, base, index=index.astype(np.int64))
+
+
+class CompressedDynamicConv2d(Module):
+    """A post-processed PAD DY-Conv layer: same outputs, only the used values stored.
+
+    Parameters: ``static_values`` ((1 - kappa) N,) = lambda_s * Wbar at the static positions,
+    ``dynamic_values`` (K, kappa N) = lambda_d * W_k at the dynamic positions, the K biases and
+    the attention branch unchanged. Buffer ``dynamic_index`` (kappa N,) int64: the flat dynamic
+    positions in the kernel (O, C/g, kh, kw). x (N, C, H, W) -> (N, O, Ho, Wo).
+    """
+
+    fn = "CompressedDynamicConv2d"
+
+    def __init__(self, layer: PadDynamicConv2d):
+        super().__init__()
+        if not isinstance(layer, PadDynamicConv2d):
+            fail(self.fn, f"layer must be a PadDynamicConv2d, got {type(layer).__name__}",
+                 TypeError)
+        for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding",
+                     "groups", "num_kernels", "hidden", "temperature", "dtype"):
+            setattr(self, name, getattr(layer, name))
+        self.kernel_shape = layer.mask_shape
+        lam_d, lam_s = layer.scale_values()
+        flat_mask = layer.mask.reshape(-1) > 0.5
+        dynamic_index = np.flatnonzero(flat_mask).astype(np.int64)
+        self.register_buffer("dynamic_index", dynamic_index)
+        k = self.num_kernels
+        kernels = layer.weight.data.reshape(k, -1)
+        # the folding is done in float64 so the only rounding is the final cast
+        self.dynamic_values = Parameter(
+            (lam_d * kernels[:, flat_mask].astype(np.float64)).astype(self.dtype))
+        self.static_values = Parameter(
+            (lam_s * layer.static_weight.data.reshape(-1)[~flat_mask].astype(np.float64))
+            .astype(self.dtype))
+        self.bias = None if layer.bias is None else Parameter(layer.bias.data.copy())
+        for name in ("fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"):
+            setattr(self, name, Parameter(getattr(layer, name).data.copy()))
+        self.last_weights = None
+
+    @property
+    def dynamic_ratio(self) -> float:
+        return self.dynamic_index.size / int(np.prod(self.kernel_shape))
+
+    def static_kernel(self) -> Tensor:
+        """The kernel's static part (P,): lambda_s * Wbar at static positions, 0 elsewhere."""
+        size = int(np.prod(self.kernel_shape))
+        static_index = np.setdiff1d(np.arange(size), self.dynamic_index)
+        zeros = Tensor(np.zeros(size, dtype=self.dtype))
+        return reshape(place(reshape(self.static_values, (1, -1)), zeros, static_index), (size,))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
+            fail(self.fn, f"input must be a 4-D Tensor (N, {self.in_channels}, H, W), got "
+                 f"{getattr(x, 'shape', type(x).__name__)}")
+        pooled = ops_conv.global_avg_pool2d(x)
+        z = linear(relu(linear(pooled, self.fc1_weight, self.fc1_bias)), self.fc2_weight,
+                   self.fc2_bias)
+        pi = softmax(z / self.temperature, dim=-1)
+        self.last_weights = pi.data.copy()
+        mixed = matmul(pi, self.dynamic_values)                  # (N, kappa N): the saving
+        kernel = place(mixed, self.static_kernel(), self.dynamic_index)
+        kernel = reshape(kernel, (x.shape[0],) + tuple(self.kernel_shape))
+        bias = None if self.bias is None else matmul(pi, self.bias)
+        return ops_conv.conv2d(x, kernel, bias, self.stride, self.padding, self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"num_kernels={self.num_kernels}, dynamic_ratio={self.dynamic_ratio:.3f}")
+
+
+def _replace(module: Module) -> None:
+    for name, child in list(module._modules.items()):
+        if isinstance(child, PadDynamicConv2d):
+            # assigning into the ordered registry keeps the child's place (a Sequential's order)
+            module._modules[name] = CompressedDynamicConv2d(child)
+        elif child is not None:
+            _replace(child)
+
+
+def compress(model: Module) -> Module:
+    """A copy of ``model`` with every PAD DY-Conv layer post-processed; ``model`` is unchanged."""
+    if not isinstance(model, Module):
+        fail("compress", f"model must be a Module, got {type(model).__name__}", TypeError)
+    if isinstance(model, PadDynamicConv2d):
+        return CompressedDynamicConv2d(model)
+    out = copy.deepcopy(model)
+    _replace(out)
+    return out
+
+
+def stored_parameters(model: Module) -> dict:
+    """``{"values": stored float values, "index": stored integer positions}`` of a model."""
+    if not isinstance(model, Module):
+        fail("stored_parameters", f"model must be a Module, got {type(model).__name__}",
+             TypeError)
+    index = sum(m.dynamic_index.size for m in model.modules()
+                if isinstance(m, CompressedDynamicConv2d))
+    return {"values": int(model.num_parameters()), "index": int(index)}
