@@ -5,8 +5,13 @@ from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloa
 
 
 # Suites that are experiments (train, then measure) rather than lists of timing workloads:
-# name -> module with ``main(args)``.
-EXPERIMENTS = {"skimming": "tinydyn.bench.skimming", "dyconv": "tinydyn.bench.dyconv"}
+# name -> module with ``main(args)`` and ``table_rows(result)`` (see tinydyn.bench.rows).
+# "all" runs every other one; families add their line here.
+EXPERIMENTS = {
+    "all": "tinydyn.bench.all",
+    "skimming": "tinydyn.bench.skimming",
+    "dyconv": "tinydyn.bench.dyconv",
+}
 
 
 def suites() -> dict:
