@@ -14,8 +14,19 @@ from tinydyn.dynamic.moe.routing import (
     expert_capacity,
     queue_positions,
 )
+from tinydyn.dynamic.moe.dispatch import FORMS, dense_moe, moe_ffn, reference_moe_loop
+from tinydyn.dynamic.moe.layer import MoELayer, aux_loss_of
+from tinydyn.dynamic.moe.routers import (
+    GShardRouter,
+    NoisyTopKRouter,
+    SwitchRouter,
+    cv_squared,
+    token_choice_routing,
+)
 
 __all__ = [
-    "CAPACITY_ROUNDINGS", "Router", "Routing", "apply_capacity", "concat_routings",
-    "expert_capacity", "queue_positions",
+    "CAPACITY_ROUNDINGS", "FORMS", "GShardRouter", "MoELayer", "NoisyTopKRouter", "Router",
+    "Routing", "SwitchRouter", "apply_capacity", "aux_loss_of", "concat_routings",
+    "cv_squared", "dense_moe", "expert_capacity", "moe_ffn", "queue_positions",
+    "reference_moe_loop", "token_choice_routing",
 ]
