@@ -59,8 +59,9 @@ def main(argv=None) -> int:
 
     bench = commands.add_parser("bench", help="time tinydyn against baselines in the same run")
     bench.add_argument("suite", nargs="?", default="engine",
-                       help="engine (timing workloads), or an experiment suite: skimming, "
-                            "dyconv (default: engine)")
+                       help="engine (timing workloads), an experiment suite (skimming, "
+                            "dyconv, ...), or all: every experiment suite and one table "
+                            "(default: engine)")
     bench.add_argument("--repeats", type=int, default=15, help="timed samples per candidate")
     bench.add_argument("--out", default="bench-results", help="folder for the .md/.json results")
     bench.add_argument("--quiet", action="store_true", help="print only the final table")
@@ -77,6 +78,9 @@ def main(argv=None) -> int:
     bench.add_argument("--seeds", type=int, default=None,
                        help="experiment suites: how many seeds, from --seed on "
                             "(default: 3, or 1 with --quick)")
+    bench.add_argument("--from-results", action="store_true",
+                       help="all: rebuild the table from the suites' JSON already in --out, "
+                            "without running them")
     bench.set_defaults(run=_bench)
 
     from tinydyn.grading.commands import register as register_grade

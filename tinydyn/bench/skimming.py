@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from tinydyn.bench.seeds import aggregate_rows, failure_rate, run_seeds, spread
-from tinydyn.bench.skimming_report import TARGETS, format_markdown, plots, verdicts
+from tinydyn.bench.skimming_report import TARGETS, format_markdown, plots, table_rows, verdicts
 from tinydyn.dynamic.skimming.common import compare, time_lstm, train_lstm_baseline
 
 __all__ = ["BASELINE", "METHODS", "TARGETS", "find_sweeps", "format_markdown",
-           "measure_baseline", "run_skimming", "verdicts"]
+           "measure_baseline", "run_skimming", "table_rows", "verdicts"]
 
 # method -> (modules to try, in order; the sweep function's name)
 METHODS = {

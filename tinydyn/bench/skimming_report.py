@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tinydyn.bench.rows import make_row, realisation
 from tinydyn.bench.seeds import error_bars, format_spread, mean_of
 
 __all__ = ["SUMMARY_ROWS", "TARGETS", "TARGET_NAMES", "format_markdown", "plots", "summary",
-           "verdicts"]
+           "table_rows", "verdicts"]
 
 # on sparse_signal, against the full LSTM of the same size
 TARGETS = {"max_accuracy_gap": 0.01, "max_flops_fraction": 0.5, "min_speedup": 1.6,
@@ -253,3 +254,42 @@ def plots(result: dict, out_dir: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _stat(value, key="mean"):
+    """``value[key]`` of an aggregated ``{"mean", "std", ...}`` entry, a plain number as is."""
+    if value is None:
+        return None
+    return float(value[key]) if isinstance(value, dict) else float(value)
+
+
+def table_rows(result: dict) -> list[dict]:
+    """The rows of :mod:`tinydyn.bench.rows` for ``bench all``: the LSTM, then every knob value
+    of every method that ran, on sparse_signal; times are per sequence, speed-ups are means over
+    seeds of each seed's paired timing (so they are not the ratio of the mean times)."""
+    n = len(result["seeds"])
+    base = result["baseline"]
+    batch = result.get("n_timed")
+
+    def std(entry):
+        return _stat(entry, "std") if n > 1 else None
+
+    rows = [make_row(family="skimming", method="LSTM", task="sparse_signal", knob=None,
+                     accuracy=_stat(base["accuracy"]), accuracy_std=std(base["accuracy"]),
+                     n_seeds=n, flops=_stat(base["flops"]), t_batch1_s=_stat(base["time_b1"]),
+                     t_batched_s=_stat(base["time_batched"]), batch_size=batch,
+                     speedup_batch1=1.0, speedup_batched=1.0, flop_speedup=1.0,
+                     realisation=1.0, baseline=True)]
+    for method, info in result["methods"].items():
+        for r in info.get("rows", []):
+            speedup, flop_speedup = _stat(r.get("speedup")), _stat(r.get("flop_speedup"))
+            rows.append(make_row(
+                family="skimming", method=method, task="sparse_signal",
+                knob=f"{r['knob']} = {r['value']:g}", accuracy=_stat(r["accuracy"]),
+                accuracy_std=std(r["accuracy"]), n_seeds=n, flops=_stat(r["flops"]),
+                t_batch1_s=_stat(r.get("time_b1")), t_batched_s=_stat(r.get("time_batched")),
+                batch_size=batch, speedup_batch1=speedup,
+                speedup_batched=_stat(r.get("speedup_batched")), flop_speedup=flop_speedup,
+                realisation=(_stat(r["realisation"]) if r.get("realisation") is not None
+                             else realisation(speedup, flop_speedup))))
+    return rows
