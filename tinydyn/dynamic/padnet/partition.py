@@ -40,6 +40,8 @@ def check_kappa(fn: str, kappa) -> float:
     """The target dynamic ratio: a number in (0, 1]."""
     if isinstance(kappa, bool) or not isinstance(kappa, numbers.Real):
         fail(fn, f"kappa must be a number in (0, 1], got {kappa!r}", TypeError)
+    if not math.isfinite(kappa):
+        fail(fn, f"kappa must be a number in (0, 1], got {kappa!r}")
     return check_float(fn, "kappa", kappa, low=0.0, high=1.0, low_open=True)
 
 
