@@ -115,3 +115,12 @@ def test_time_fns_rejects_an_empty_block():
 def test_time_fns_names_a_candidate_that_is_not_callable():
     with pytest.raises(TypeError, match=r"time_fns: fns\['b'\] must be callable, got int"):
         time_fns({"a": lambda: None, "b": 3})
+
+
+def test_timing_from_samples_takes_median_and_quartiles():
+    from tinydyn.measure.timing import Timing
+
+    timing = Timing.from_samples([4.0, 1.0, 3.0, 2.0, 5.0], number=10)
+    assert (timing.median, timing.q25, timing.q75) == (3.0, 2.0, 4.0)
+    assert timing.repeats == 5 and timing.number == 10
+    assert timing.samples == (4.0, 1.0, 3.0, 2.0, 5.0)

@@ -20,8 +20,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-
 from tinydyn.bench.harness import NO_TORCH
 from tinydyn.measure.timing import Timing, time_fns
 
@@ -54,12 +52,8 @@ def isolate_in_processes(suite: str):
             for name in (names if round_ % 2 == 0 else names[::-1]):
                 got, numbers[name] = _child_samples(suite, workload.name, name, per_round)
                 samples[name] += got
-        timings = {}
-        for name, values in samples.items():
-            q25, median, q75 = np.percentile(values, [25, 50, 75])
-            timings[name] = Timing(float(median), float(q25), float(q75), len(values),
-                                   numbers[name], tuple(values))
-        return timings
+        return {name: Timing.from_samples(values, numbers[name])
+                for name, values in samples.items()}
     return isolate
 
 

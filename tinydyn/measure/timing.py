@@ -38,6 +38,12 @@ class Timing:
     def __str__(self) -> str:
         return f"{format_seconds(self.median)} ±{100 * self.spread:.0f}%"
 
+    @classmethod
+    def from_samples(cls, samples, number: int) -> Timing:
+        """The median and quartiles of ``samples`` (seconds per call, each of ``number`` calls)."""
+        q25, median, q75 = np.percentile(samples, [25, 50, 75])
+        return cls(float(median), float(q25), float(q75), len(samples), number, tuple(samples))
+
 
 def format_seconds(seconds: float) -> str:
     """A duration with a unit that keeps 3 significant figures: 31.2 µs, 16.4 ms, 1.20 s."""
@@ -116,9 +122,4 @@ def time_fns(fns: dict, *, repeats: int = 15, block: int = 5, warmup: int = 2,
     finally:
         if was_enabled:
             gc.enable()
-    timings = {}
-    for name, values in samples.items():
-        q25, median, q75 = np.percentile(values, [25, 50, 75])
-        timings[name] = Timing(float(median), float(q25), float(q75), repeats, numbers[name],
-                               tuple(values))
-    return timings
+    return {name: Timing.from_samples(values, numbers[name]) for name, values in samples.items()}
