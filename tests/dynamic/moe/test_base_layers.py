@@ -82,3 +82,23 @@ def test_bad_input_raises_naming_the_router():
         router(_x(d=3))
     with pytest.raises(ValueError, match="BaseRouter: eps must be > 0"):
         BaseRouter(6, 4, eps=0.0)
+
+
+def test_in_a_layer_each_token_gets_its_gate_times_its_experts_ffn():
+    from tinydyn.dynamic.moe import MoELayer, reference_moe_loop
+    router = _router()
+    layer = MoELayer(router, 6, 5, 4, rng=np.random.default_rng(3), dtype=F64)
+    x = _x(s=8)
+    y = layer(x)
+    routing = layer.last_routing
+    np.testing.assert_array_equal(routing.load(), [2, 2, 2, 2])
+    ref = reference_moe_loop(x.data, routing, *(p.data for p in (layer.w1, layer.b1,
+                                                                 layer.w2, layer.b2)))
+    np.testing.assert_allclose(y.data, ref, rtol=1e-10, atol=1e-12)
+    layer.eval()  # argmax routing: a finite-difference step cannot reshuffle an assignment
+    assert grad_check(lambda x, w: layer(x), _x(s=8, seed=2), router.weight)
+    # a gate forced to 0 (a very negative affinity) leaves only the residual: y = 0
+    router.weight.data[:] = 0.0
+    router.weight.data[:, 0] = -1e3
+    x0 = Tensor(np.abs(x.data) + 1.0)
+    np.testing.assert_allclose(layer(x0).data, 0.0, atol=1e-12)

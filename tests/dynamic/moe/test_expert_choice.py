@@ -100,3 +100,38 @@ def test_wrong_width_and_bad_select_arguments_raise():
         expert_choice_select(np.zeros((3, 2)), 4)
     with pytest.raises(TypeError, match="expert_choice_select: scores must be a 2-D"):
         expert_choice_select(np.zeros(3), 1)
+
+
+def _layer(router, d=6, f=5, e=4):
+    from tinydyn.dynamic.moe import MoELayer
+    return MoELayer(router, d, f, e, rng=np.random.default_rng(9), dtype=F64)
+
+
+def _ffn(x, layer, e):
+    h = np.maximum(x @ layer.w1.data[e] + layer.b1.data[e], 0)
+    return h @ layer.w2.data[e] + layer.b2.data[e]
+
+
+def test_in_a_layer_c_equal_to_e_is_the_dense_mixture():
+    router = _router(c=4.0)
+    layer = _layer(router)
+    x = _x(s=8)
+    y = layer(x).data
+    probs = layer.last_routing.probs
+    dense = sum(probs[:, [e]] * _ffn(x.data, layer, e) for e in range(4))
+    np.testing.assert_allclose(y, dense, rtol=1e-10, atol=1e-12)
+
+
+def test_in_a_layer_tokens_no_expert_chose_get_zero_and_gradients_reach_the_router():
+    router = _router(c=1.0)
+    layer = _layer(router)
+    x = _x(s=12, seed=4)
+    y = layer(x).data
+    routing = layer.last_routing
+    assert routing.dropped_tokens().any()
+    np.testing.assert_array_equal(y[routing.dropped_tokens()], 0.0)
+    from tinydyn.dynamic.moe import reference_moe_loop
+    ref = reference_moe_loop(x.data, routing, *(p.data for p in (layer.w1, layer.b1,
+                                                                 layer.w2, layer.b2)))
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-12)
+    assert grad_check(lambda x, w: layer(x), x, router.weight)

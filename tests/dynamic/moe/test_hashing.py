@@ -95,3 +95,13 @@ def test_bad_input_raises():
         token_frequencies(np.array([0.5]), 3)
     with pytest.raises(ValueError, match="random_hash: n_experts must be >= 1"):
         random_hash(5, 0)
+
+
+def test_with_one_expert_the_layer_is_the_dense_ffn():
+    from tinydyn.dynamic.moe import MoELayer
+    router = HashRouter(4, 1, np.zeros(6, dtype=np.int64))
+    layer = MoELayer(router, 4, 3, 1, rng=np.random.default_rng(0), dtype=np.float64)
+    x = Tensor(np.random.default_rng(1).standard_normal((5, 4)))
+    y = layer(x, token_ids=np.array([0, 5, 2, 2, 1])).data
+    h = np.maximum(x.data @ layer.w1.data[0] + layer.b1.data[0], 0)
+    np.testing.assert_allclose(y, h @ layer.w2.data[0] + layer.b2.data[0], rtol=1e-12)

@@ -102,3 +102,13 @@ def test_bad_input_raises():
         consistency_loss(_logits(3), _logits(4))
     with pytest.raises(ValueError, match="thor_loss: alpha must be >= 0"):
         thor_loss(_logits(), _logits(), np.zeros(5, dtype=np.int64), alpha=-1.0)
+
+
+def test_with_one_expert_two_passes_agree_and_the_consistency_term_is_zero():
+    from tinydyn.dynamic.moe import MoELayer
+    layer = MoELayer(ThorRouter(4, 1, rng=np.random.default_rng(0)), 4, 3, 1,
+                     rng=np.random.default_rng(0), dtype=np.float64)
+    x = Tensor(np.random.default_rng(1).standard_normal((6, 4)))
+    a, b = layer(x), layer(x)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert float(consistency_loss(a, b).data) == pytest.approx(0.0, abs=1e-15)
