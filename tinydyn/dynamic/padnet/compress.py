@@ -21,7 +21,7 @@ import numpy as np
 
 from tinydyn._checks import check_int, fail
 from tinydyn.autograd import ops_conv
-from tinydyn.autograd.function import Function
+from tinydyn.autograd.function import Function, is_grad_enabled
 from tinydyn.autograd.ops_elementwise import relu
 from tinydyn.autograd.ops_linalg import linear, matmul
 from tinydyn.autograd.ops_nn import softmax
@@ -109,6 +109,7 @@ class CompressedDynamicConv2d(Module):
         flat_mask = layer.mask.reshape(-1) > 0.5
         dynamic_index = np.flatnonzero(flat_mask).astype(np.int64)
         self.register_buffer("dynamic_index", dynamic_index)
+        self._static_index = np.flatnonzero(~flat_mask).astype(np.int64)
         k = self.num_kernels
         kernels = layer.weight.data.reshape(k, -1)
         # the folding is done in float64 so the only rounding is the final cast
@@ -129,9 +130,13 @@ class CompressedDynamicConv2d(Module):
     def static_kernel(self) -> Tensor:
         """The kernel's static part (P,): lambda_s * Wbar at static positions, 0 elsewhere."""
         size = int(np.prod(self.kernel_shape))
-        static_index = np.setdiff1d(np.arange(size), self.dynamic_index)
+        if not is_grad_enabled():     # inference: no graph, one NumPy scatter
+            base = np.zeros(size, dtype=self.dtype)
+            base[self._static_index] = self.static_values.data
+            return Tensor(base)
         zeros = Tensor(np.zeros(size, dtype=self.dtype))
-        return reshape(place(reshape(self.static_values, (1, -1)), zeros, static_index), (size,))
+        values = reshape(self.static_values, (1, -1))
+        return reshape(Place.apply(values, zeros, index=self._static_index), (size,))
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -143,7 +148,8 @@ class CompressedDynamicConv2d(Module):
         pi = softmax(z / self.temperature, dim=-1)
         self.last_weights = pi.data.copy()
         mixed = matmul(pi, self.dynamic_values)                  # (N, kappa N): the saving
-        kernel = place(mixed, self.static_kernel(), self.dynamic_index)
+        # the indices were checked when the layer was built: the op is applied directly
+        kernel = Place.apply(mixed, self.static_kernel(), index=self.dynamic_index)
         kernel = reshape(kernel, (x.shape[0],) + tuple(self.kernel_shape))
         bias = None if self.bias is None else matmul(pi, self.bias)
         return ops_conv.conv2d(x, kernel, bias, self.stride, self.padding, self.groups)
