@@ -11,6 +11,7 @@ EXPERIMENTS = {
     "all": "tinydyn.bench.all",
     "skimming": "tinydyn.bench.skimming",
     "dyconv": "tinydyn.bench.dyconv",
+    "padnet": "tinydyn.bench.padnet",
 }
 
 
