@@ -21,6 +21,9 @@ from tinydyn.dynamic.moe.routers import (
     NoisyTopKRouter,
     SwitchRouter,
     cv_squared,
+    gshard_balance_loss,
+    router_z_loss,
+    switch_balance_loss,
     token_choice_routing,
 )
 
@@ -28,5 +31,6 @@ __all__ = [
     "CAPACITY_ROUNDINGS", "FORMS", "GShardRouter", "MoELayer", "NoisyTopKRouter", "Router",
     "Routing", "SwitchRouter", "apply_capacity", "aux_loss_of", "concat_routings",
     "cv_squared", "dense_moe", "expert_capacity", "moe_ffn", "queue_positions",
-    "reference_moe_loop", "token_choice_routing",
+    "gshard_balance_loss", "reference_moe_loop", "router_z_loss", "switch_balance_loss",
+    "token_choice_routing",
 ]

@@ -52,6 +52,7 @@ from tinydyn.nn import init
 from tinydyn.nn.module import Parameter
 
 __all__ = ["GShardRouter", "NoisyTopKRouter", "SwitchRouter", "cv_squared",
+           "gshard_balance_loss", "router_z_loss", "switch_balance_loss",
            "token_choice_routing"]
 
 
@@ -60,6 +61,29 @@ def cv_squared(v: Tensor, eps: float = 1e-10) -> Tensor:
     if v.shape[0] <= 1:
         return Tensor(np.zeros((), dtype=v.dtype))
     return var(v, correction=0) / (mean(v) * mean(v) + eps)
+
+
+def switch_balance_loss(probs: Tensor, experts: np.ndarray) -> Tensor:
+    """Switch's ``E * sum_i f_i P_i`` (unweighted): probs (S, E) the full softmax, experts
+    (S, k) the chosen experts; f_i = fraction of tokens with i among their choices (no
+    gradient), P_i = mean probability. Equals k under uniform probabilities."""
+    s, e = probs.shape
+    chosen = np.zeros((s, e), dtype=probs.dtype)
+    np.put_along_axis(chosen, experts, 1.0, axis=1)
+    return t_sum(mean(probs, dim=0) * chosen.mean(axis=0)) * float(e)
+
+
+def gshard_balance_loss(probs: Tensor, first: np.ndarray) -> Tensor:
+    """GShard's ``E * sum_e (c_e / S) m_e`` (unweighted): c_e counts first choices ``first``
+    (S,), m_e the mean probability. Equals 1 under uniform probabilities."""
+    s, e = probs.shape
+    counts = np.bincount(first, minlength=e).astype(probs.dtype)
+    return t_sum(mean(probs, dim=0) * (counts / s)) * float(e)
+
+
+def router_z_loss(logits: Tensor) -> Tensor:
+    """ST-MoE's z-loss ``mean_s(logsumexp(z_s))²`` over the tokens, logits (S, E)."""
+    return mean(logsumexp(logits, dim=1) ** 2)
 
 
 def softplus(z: Tensor) -> Tensor:
@@ -200,9 +224,7 @@ class GShardRouter(_LinearRouter):
             u = self._rng.random(s)
             keep = np.ones((s, 2), dtype=bool)
             keep[:, 1] = u < gates.data[:, 1] / self.second_threshold
-        first_counts = np.bincount(experts[:, 0], minlength=e).astype(x.dtype)
-        mean_prob = mean(probs, dim=0)
-        balance = t_sum(mean_prob * (first_counts / s)) * float(e)
+        balance = gshard_balance_loss(probs, experts[:, 0])
         routing = token_choice_routing(gates, experts, e, balance * self.aux_coef,
                                        probs.data.copy(), self.batch_prioritized, keep,
                                        info={"balance_loss": float(balance.data)})
@@ -229,7 +251,7 @@ class SwitchRouter(_LinearRouter):
 
     def forward(self, x: Tensor, token_ids=None) -> Routing:
         self.check_input(x, token_ids)
-        s, e, k = x.shape[0], self.n_experts, self.k
+        e, k = self.n_experts, self.k
         if self.training and self.jitter > 0:
             noise = self._rng.uniform(1 - self.jitter, 1 + self.jitter, x.shape)
             x = x * noise.astype(x.dtype)
@@ -240,12 +262,8 @@ class SwitchRouter(_LinearRouter):
         if self.normalize_gates and k > 1:
             gates = gates / t_sum(gates, dim=1, keepdim=True)
         experts = top.indices.data
-        # f_i: the fraction of tokens with i among their k choices (sums to k)
-        chosen = np.zeros((s, e), dtype=x.dtype)
-        np.put_along_axis(chosen, experts, 1.0, axis=1)
-        fraction = chosen.mean(axis=0)
-        balance = t_sum(mean(probs, dim=0) * fraction) * float(e)
-        z_loss = mean(logsumexp(logits, dim=1) ** 2)
+        balance = switch_balance_loss(probs, experts)
+        z_loss = router_z_loss(logits)
         aux = balance * self.aux_coef
         if self.z_loss_coef > 0:
             aux = aux + z_loss * self.z_loss_coef

@@ -242,7 +242,11 @@ def apply_capacity(routing: Routing, capacity: int) -> Routing:
 def concat_routings(routings: list[Routing], gate: Tensor, aux_loss: Tensor | None) -> Routing:
     """One Routing over G groups laid end to end (group g's tokens offset by the sizes of the
     groups before it). ``gate`` is the concatenation of the groups' gates and ``aux_loss`` the
-    combined loss, computed by the caller (they are Tensors in the autograd graph)."""
+    combined loss, computed by the caller (they are Tensors in the autograd graph).
+
+    With capacity C per group, the result has ``capacity = G·C`` and group g's slots shifted
+    by g·C (each expert's buffer holds the groups one after the other); the per-group C is
+    ``info["group_capacity"]``."""
     if not routings:
         fail("concat_routings", "routings must be a non-empty list")
     offsets = np.cumsum([0] + [r.n_tokens for r in routings])
@@ -254,13 +258,20 @@ def concat_routings(routings: list[Routing], gate: Tensor, aux_loss: Tensor | No
         return None if any(p is None for p in parts) else np.concatenate(parts)
 
     caps = {r.capacity for r in routings}
-    probs = join("probs")
+    info = {"groups": len(routings)}
+    slot, capacity = None, None
+    if len(caps) == 1 and None not in caps and all(r.slot is not None for r in routings):
+        # group g owns slots [g*C, (g+1)*C) of each expert's G*C buffer rows, so groups never
+        # share a slot and each expert's rows stay one contiguous block
+        group_capacity = caps.pop()
+        slot = np.concatenate([r.slot + g * group_capacity for g, r in enumerate(routings)])
+        capacity = group_capacity * len(routings)
+        info["group_capacity"] = group_capacity
     return Routing(token=token, expert=expert, gate=gate, aux_loss=aux_loss,
                    n_tokens=int(offsets[-1]), n_experts=routings[0].n_experts,
-                   rank=join("rank"), slot=join("slot"),
-                   capacity=caps.pop() if len(caps) == 1 else None,
-                   n_dropped=sum(r.n_dropped for r in routings), probs=probs,
-                   info={"groups": len(routings)})
+                   rank=join("rank"), slot=slot, capacity=capacity,
+                   n_dropped=sum(r.n_dropped for r in routings), probs=join("probs"),
+                   info=info)
 
 
 class Router(Module):
