@@ -177,3 +177,16 @@ def test_cond_conv_with_one_expert_and_gate_one_is_a_static_convolution():
     expected = _static(x, layer.weight.data[0], layer.bias.data[0], layer)
     np.testing.assert_allclose(layer.mix(x, Tensor(np.ones((2, 1)))).data, expected,
                                rtol=1e-12, atol=1e-12)
+
+
+def test_aggregate_gives_each_sample_its_own_mix_of_the_kernels():
+    layer = DynamicConv2d(4, 6, 3, num_kernels=3, groups=2, rng=np.random.default_rng(0),
+                          dtype=np.float64)
+    pi = np.random.default_rng(1).dirichlet(np.ones(3), size=5)
+    kernels, biases = layer.aggregate(Tensor(pi))
+    assert kernels.shape == (5, 6, 2, 3, 3) and biases.shape == (5, 6)
+    np.testing.assert_allclose(kernels.data, np.einsum("nk,koihw->noihw", pi, layer.weight.data),
+                               rtol=1e-12)
+    np.testing.assert_allclose(biases.data, pi @ layer.bias.data, rtol=1e-12)
+    with pytest.raises(ValueError, match="DynamicConv2d: weights must be a Tensor of shape"):
+        layer.aggregate(Tensor(pi[:, :2]))

@@ -93,14 +93,24 @@ class MixtureConv2d(Module):
         if x.dtype != self.dtype:
             fail(fn, f"input must have the layer's dtype {self.dtype}, got {x.dtype}", TypeError)
 
+    def aggregate(self, weights: Tensor) -> tuple:
+        """The per-sample kernels and biases: weights (N, K) -> ``(W~ (N, O, C/g, kh, kw),
+        b~ (N, O) or None)`` with ``W~[n] = sum_k weights[n, k] * W_k`` (one matmul)."""
+        k = self.num_kernels
+        if not isinstance(weights, Tensor) or weights.ndim != 2 or weights.shape[1] != k:
+            fail(self.fn, f"weights must be a Tensor of shape (N, {k}), got "
+                 f"{getattr(weights, 'shape', type(weights).__name__)}")
+        kernel = matmul(weights, reshape(self.weight, (k, -1)))  # (N, O*C/g*kh*kw)
+        kernel = reshape(kernel, (weights.shape[0],) + self.weight.shape[1:])
+        bias = None if self.bias is None else matmul(weights, self.bias)  # (N, O)
+        return kernel, bias
+
     def mix(self, x: Tensor, weights: Tensor) -> Tensor:
         """Convolve sample n with ``sum_k weights[n, k] * (W_k, b_k)``; weights (N, K)."""
         k = self.num_kernels
         if weights.shape != (x.shape[0], k):
             fail(self.fn, f"weights must have shape ({x.shape[0]}, {k}), got {weights.shape}")
-        kernel = matmul(weights, reshape(self.weight, (k, -1)))  # (N, O*C/g*kh*kw)
-        kernel = reshape(kernel, (x.shape[0],) + self.weight.shape[1:])
-        bias = None if self.bias is None else matmul(weights, self.bias)  # (N, O)
+        kernel, bias = self.aggregate(weights)
         return ops_conv.conv2d(x, kernel, bias, self.stride, self.padding, self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
