@@ -42,13 +42,20 @@ class ExitResult:
     head_evals: int
 
 
-def _check(fn, runner, policy, x, key_padding_mask, batch_size=None):
+def _runner(fn, runner):
+    """A model is accepted for its runner; anything without exit heads is refused."""
+    if callable(getattr(runner, "runner", None)):
+        runner = runner.runner()
     for attr in ("num_layers", "embed", "layer", "head"):
         if not hasattr(runner, attr):
-            fail(fn, f"runner must have {attr!r} (a multi-exit model's runner()), got "
+            fail(fn, f"runner must be a multi-exit model or its runner() (with {attr!r}), got "
                  f"{type(runner).__name__}", TypeError)
-    if getattr(runner, "num_layers", 0) < 1 or getattr(runner, "head_w", 1) is None:
-        fail(fn, "runner has no exit heads")
+    if not isinstance(runner.num_layers, int) or runner.num_layers < 1:
+        fail(fn, f"runner has no exit heads (num_layers = {runner.num_layers!r})")
+    return runner
+
+
+def _check(fn, runner, policy, x, key_padding_mask, batch_size=None):
     if not isinstance(policy, _Policy):
         fail(fn, f"policy must be an exit policy, got {type(policy).__name__}", TypeError)
     x = np.asarray(x)
@@ -106,6 +113,7 @@ def _compaction_chunk(runner, policy, x, mask, out, offset):
 
 def run_batch1(runner, policy, x, key_padding_mask=None) -> ExitResult:
     """One sample at a time (what the released DeeBERT/PABEE/RightTool code supports)."""
+    runner = _runner("run_batch1", runner)
     x = _check("run_batch1", runner, policy, x, key_padding_mask)
     first_z = runner.head(0, runner.layer(0, runner.embed(x[:1], _chunk_mask(key_padding_mask,
                                                                             0, 1))))[0]
@@ -120,6 +128,7 @@ def run_batch1(runner, policy, x, key_padding_mask=None) -> ExitResult:
 
 def run_compaction(runner, policy, x, batch_size: int = 32, key_padding_mask=None) -> ExitResult:
     """Batches of ``batch_size`` that shrink as their samples exit (FastBERT's fast mode)."""
+    runner = _runner("run_compaction", runner)
     x = _check("run_compaction", runner, policy, x, key_padding_mask, batch_size)
     out, evals, heads = None, 0, 0
     for a in range(0, len(x), batch_size):
@@ -138,6 +147,7 @@ def run_wait_for_all(runner, policy, x, batch_size: int = 32,
                      key_padding_mask=None) -> ExitResult:
     """Every row of a batch runs until the batch's last sample has exited (PABEE's ``all()``
     test made exact): the same decisions, the cost of the deepest exit for every row."""
+    runner = _runner("run_wait_for_all", runner)
     x = _check("run_wait_for_all", runner, policy, x, key_padding_mask, batch_size)
     preds = exits = logits = None
     evals = heads = 0
@@ -168,6 +178,7 @@ def run_refill(runner, policy, x, batch_size: int = 32, key_padding_mask=None) -
     """``batch_size`` slots, each at its own depth. Every tick, the occupied slots are grouped
     by the layer they are at and each group runs that layer as one batch; rows that exit free
     their slot, which takes the next input (starting at layer 1) in the same tick."""
+    runner = _runner("run_refill", runner)
     x = _check("run_refill", runner, policy, x, key_padding_mask, batch_size)
     n, depth = len(x), runner.num_layers
     slots = min(batch_size, n)
