@@ -7,7 +7,15 @@ Importing the task modules registers them.
 """
 
 from tinydyn.data.tasks.base import Task, list_tasks, load_task, register_task
-from tinydyn.data.tasks import difficulty, images, oriented_bars, text, token_rules, vectors
+from tinydyn.data.tasks import (  # noqa: F401  (importing registers the tasks)
+    difficulty,
+    images,
+    oriented_bars,
+    regions,
+    text,
+    token_rules,
+    vectors,
+)
 from tinydyn.data.tasks.images import SHAPES
 from tinydyn.data.tasks.text import sparse_signal_label
 from tinydyn.data.tasks.vectors import checkerboard_label

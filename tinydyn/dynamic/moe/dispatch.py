@@ -31,7 +31,8 @@ from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.moe.routing import Routing, queue_positions
 from tinydyn.kernels import moe as kernels
 
-__all__ = ["FORMS", "buffer_layout", "dense_moe", "moe_ffn", "reference_moe_loop"]
+__all__ = ["FORMS", "buffer_layout", "dense_moe", "expert_row_flops", "moe_ffn",
+           "reference_moe_loop"]
 
 FORMS = ("dropless", "slots")
 
@@ -63,6 +64,15 @@ class MoEFFN(Function):
     """The fused op: inputs x (S, d), gate (N,), w1, b1, w2, b2; integer layout as kwargs."""
 
     @staticmethod
+    def flops(arrays, out, kwargs):
+        """For the FLOP counter: every buffer row through its expert (padding rows included),
+        plus one multiply-add per combined element (see :mod:`tinydyn.dynamic.moe.cost`)."""
+        x, _, w1 = arrays[0], arrays[1], arrays[2]
+        d, f = x.shape[1], w1.shape[2]
+        per_row = expert_row_flops(d, f, kwargs["gelu"])
+        return kwargs["n_rows"] * per_row + 2 * kwargs["token"].shape[0] * d
+
+    @staticmethod
     def forward(ctx, x, gate, w1, b1, w2, b2, token=None, row=None, offsets=None, n_rows=0,
                 gelu=False):
         xe = kernels.gather_rows(x, token, row, n_rows)
@@ -81,6 +91,12 @@ class MoEFFN(Function):
                                                               w2, gelu)
         dx = kernels.scatter_rows(dxe, token, row, n_tokens)
         return dx, dgate, dw1, db1, dw2, db2
+
+
+def expert_row_flops(d: int, d_ff: int, gelu: bool) -> int:
+    """FLOPs of one row through one expert: two products with biases, the activation
+    (1 per element for ReLU, 8 for GELU, as the FLOP counter charges its ops)."""
+    return 2 * d * d_ff + d_ff + (8 if gelu else 1) * d_ff + 2 * d_ff * d + d
 
 
 def _check(fn, x, routing, w1, b1, w2, b2, activation):
