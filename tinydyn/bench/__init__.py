@@ -11,6 +11,8 @@ EXPERIMENTS = {
     "all": "tinydyn.bench.all",
     "skimming": "tinydyn.bench.skimming",
     "dyconv": "tinydyn.bench.dyconv",
+    "early_exit": "tinydyn.bench.early_exit",
+    "moe_balanced": "tinydyn.bench.moe_balanced",
     "padnet": "tinydyn.bench.padnet",
 }
 
