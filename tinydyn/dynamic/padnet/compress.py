@@ -23,16 +23,18 @@ from tinydyn._checks import check_int, fail
 from tinydyn.autograd import ops_conv
 from tinydyn.autograd.function import Function, is_grad_enabled
 from tinydyn.autograd.ops_elementwise import relu
+from tinydyn.autograd.ops_index import getitem
 from tinydyn.autograd.ops_linalg import linear, matmul
 from tinydyn.autograd.ops_nn import softmax
 from tinydyn.autograd.ops_shape import reshape
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.padnet.layers import PadDynamicConv2d
+from tinydyn.dynamic.padnet.moe import PadMoELinear, expert_loop, gate_sums, gated_bias
 from tinydyn.dynamic.padnet.partition import check_kappa
 from tinydyn.nn.module import Module, Parameter
 
-__all__ = ["CompressedDynamicConv2d", "compress", "pad_kernel_parameters", "place",
-           "stored_parameters"]
+__all__ = ["CompressedDynamicConv2d", "CompressedMoELinear", "compress",
+           "pad_kernel_parameters", "place", "stored_parameters"]
 
 
 def pad_kernel_parameters(n: int, k: int, kappa: float) -> float:
@@ -159,22 +161,93 @@ class CompressedDynamicConv2d(Module):
                 f"num_kernels={self.num_kernels}, dynamic_ratio={self.dynamic_ratio:.3f}")
 
 
+class CompressedMoELinear(Module):
+    """A post-processed PAD MoE linear layer: same outputs, only the used values stored.
+
+    ``static_values`` ((1 - kappa) N,) = lambda_s * Wbar at the static positions,
+    ``dynamic_values`` (E, kappa N) = lambda_d * W_e at the dynamic positions, the expert
+    biases, the router (shared with the source layer's copy); buffer ``dynamic_index``.
+    x (S, d_in) -> (S, d_out).
+    """
+
+    fn = "CompressedMoELinear"
+
+    def __init__(self, layer: PadMoELinear):
+        super().__init__()
+        if not isinstance(layer, PadMoELinear):
+            fail(self.fn, f"layer must be a PadMoELinear, got {type(layer).__name__}",
+                 TypeError)
+        self.d_in, self.d_out, self.n_experts = layer.d_in, layer.d_out, layer.n_experts
+        self.dtype, self.kernel_shape = layer.dtype, layer.mask_shape
+        self.router = layer.router
+        lam_d, lam_s = layer.scale_values()
+        flat_mask = layer.mask.reshape(-1) > 0.5
+        self.register_buffer("dynamic_index", np.flatnonzero(flat_mask).astype(np.int64))
+        self._static_index = np.flatnonzero(~flat_mask).astype(np.int64)
+        experts = layer.weight.data.reshape(self.n_experts, -1)
+        self.dynamic_values = Parameter(
+            (lam_d * experts[:, flat_mask].astype(np.float64)).astype(self.dtype))
+        self.static_values = Parameter(
+            (lam_s * layer.static_weight.data.reshape(-1)[~flat_mask].astype(np.float64))
+            .astype(self.dtype))
+        self.bias = Parameter(layer.bias.data.copy())
+        self.last_routing = self.aux_loss = None
+
+    @property
+    def dynamic_ratio(self) -> float:
+        return self.dynamic_index.size / (self.d_in * self.d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.d_in:
+            fail(self.fn, f"x must be a Tensor of shape (S, {self.d_in}), got "
+                 f"{getattr(x, 'shape', type(x).__name__)}")
+        routing = self.router(x)
+        self.last_routing, self.aux_loss = routing, routing.aux_loss
+        size, shape = self.d_in * self.d_out, (self.d_in, self.d_out)
+        zeros = Tensor(np.zeros(size, dtype=self.dtype))
+        static_w = Place.apply(reshape(self.static_values, (1, -1)), zeros,
+                               index=self._static_index)
+        # experts: each expert's dense weight rebuilt from its dynamic values (zeros elsewhere)
+        experts = Place.apply(self.dynamic_values, zeros, index=self.dynamic_index)
+        dynamic = expert_loop(x, routing, lambda e: reshape(getitem(experts, e), shape))
+        static = matmul(x, reshape(static_w, shape)) * reshape(gate_sums(routing, x.dtype),
+                                                               (-1, 1))
+        return dynamic + static + gated_bias(routing, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"d_in={self.d_in}, d_out={self.d_out}, n_experts={self.n_experts}, "
+                f"dynamic_ratio={self.dynamic_ratio:.3f}")
+
+
+_COMPRESSED = {PadDynamicConv2d: CompressedDynamicConv2d, PadMoELinear: CompressedMoELinear}
+
+
+def _compressed(layer):
+    for kind, compressed in _COMPRESSED.items():
+        if isinstance(layer, kind):
+            return compressed(layer)
+    return None
+
+
 def _replace(module: Module) -> None:
     for name, child in list(module._modules.items()):
-        if isinstance(child, PadDynamicConv2d):
+        small = _compressed(child) if child is not None else None
+        if small is not None:
             # assigning into the ordered registry keeps the child's place (a Sequential's order)
-            module._modules[name] = CompressedDynamicConv2d(child)
+            module._modules[name] = small
         elif child is not None:
             _replace(child)
 
 
 def compress(model: Module) -> Module:
-    """A copy of ``model`` with every PAD DY-Conv layer post-processed; ``model`` is unchanged."""
+    """A copy of ``model`` with every PAD layer post-processed; ``model`` is unchanged."""
     if not isinstance(model, Module):
         fail("compress", f"model must be a Module, got {type(model).__name__}", TypeError)
-    if isinstance(model, PadDynamicConv2d):
-        return CompressedDynamicConv2d(model)
-    out = copy.deepcopy(model)
+    model = copy.deepcopy(model)
+    small = _compressed(model)
+    if small is not None:
+        return small
+    out = model
     _replace(out)
     return out
 
@@ -185,5 +258,5 @@ def stored_parameters(model: Module) -> dict:
         fail("stored_parameters", f"model must be a Module, got {type(model).__name__}",
              TypeError)
     index = sum(m.dynamic_index.size for m in model.modules()
-                if isinstance(m, CompressedDynamicConv2d))
+                if isinstance(m, (CompressedDynamicConv2d, CompressedMoELinear)))
     return {"values": int(model.num_parameters()), "index": int(index)}

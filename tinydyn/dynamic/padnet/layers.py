@@ -125,15 +125,24 @@ class PadMixin:
         lam_d, lam_s = self.scales()
         return float(lam_d.data[0]), float(lam_s.data[0])
 
+    def log_lambda(self, lam_d: Tensor) -> None:
+        """Record lambda_d at a training forward (not while scoring or evaluating)."""
+        if self.training and is_grad_enabled():
+            self.lambda_history.append(float(lam_d.data[0]))
+
+    def mask_tensor(self, shape=None) -> Tensor:
+        """The mask as a Tensor of ``shape`` (default (1, N)): the relaxed one while scoring."""
+        m = self._relaxed if self._relaxed is not None else Tensor(self.mask.reshape(1, -1))
+        return m if shape is None else reshape(m, shape)
+
     def blend(self, dynamic: Tensor) -> Tensor:
         """``lambda_d * M * dynamic + lambda_s * (1 - M) * Wbar`` for dynamic (R, N) -> (R, N).
 
         While scoring, ``M`` is the relaxed mask Tensor, so the loss is differentiable in it.
         """
         lam_d, lam_s = self.scales()
-        if self.training and is_grad_enabled():
-            self.lambda_history.append(float(lam_d.data[0]))
-        m = self._relaxed if self._relaxed is not None else Tensor(self.mask.reshape(1, -1))
+        self.log_lambda(lam_d)
+        m = self.mask_tensor()
         static = reshape(self.static_weight, (1, -1))
         return lam_d * (m * dynamic) + lam_s * ((1.0 - m) * static)
 
