@@ -40,7 +40,7 @@ from tinydyn.kernels.backend import dispatch
 
 __all__ = [
     "Assignment", "auction_numba", "auction_numpy", "balanced_assignment", "default_eps",
-    "warmup",
+    "jacobi_bids", "warmup",
 ]
 
 
@@ -132,13 +132,41 @@ def auction_numba(scores, capacity, eps_start, eps_final, factor):
     return expert, n_bids
 
 
+def jacobi_bids(scores, price, eps):
+    """The bids of several tokens at once (the step both auctions repeat), in NumPy.
+
+    Args:
+        scores: (u, E) the scores of the bidding tokens. price: (E, C) slot prices.
+        eps: the bid increment.
+    Returns:
+        ``(expert, slot, bid)``, (u,) each: the expert each token bids for (its best value
+        ``scores - cheapest price``, the lower expert on ties), that expert's cheapest slot
+        (the lower index on ties), and the new price ``price + (v1 - w) + eps`` where ``w`` is
+        the best value among all other slots (other experts' cheapest slots and the same
+        expert's next-cheapest slot; ``w = v1`` when there is no other slot).
+    """
+    n_experts, capacity = price.shape
+    experts = np.arange(n_experts)
+    cheapest = np.argmin(price, axis=1)
+    min_price = price[experts, cheapest]
+    second_price = (np.partition(price, 1, axis=1)[:, 1] if capacity > 1
+                    else np.full(n_experts, np.inf))
+    value = scores - min_price  # (u, E)
+    rows = np.arange(scores.shape[0])
+    best = np.argmax(value, axis=1)  # the lowest expert index wins ties
+    v1 = value[rows, best]
+    value[rows, best] = scores[rows, best] - second_price[best]
+    w = value.max(axis=1)
+    w = np.where(np.isneginf(w), v1, w)
+    return best, cheapest[best], min_price[best] + (v1 - w) + eps
+
+
 def auction_numpy(scores, capacity, eps_start, eps_final, factor):
     """The Jacobi twin of :func:`auction_numba` (same arguments, same kind of result)."""
     n_tokens, n_experts = scores.shape
     price = np.zeros((n_experts, capacity))
     owner = np.full(n_experts * capacity, -1, dtype=np.int64)
     slot_of = np.full(n_tokens, -1, dtype=np.int64)
-    experts = np.arange(n_experts)
     n_bids = 0
     eps = eps_start
     while True:
@@ -148,19 +176,8 @@ def auction_numpy(scores, capacity, eps_start, eps_final, factor):
             free = np.flatnonzero(slot_of < 0)
             if free.size == 0:
                 break
-            cheapest = np.argmin(price, axis=1)
-            min_price = price[experts, cheapest]
-            second_price = (np.partition(price, 1, axis=1)[:, 1] if capacity > 1
-                            else np.full(n_experts, np.inf))
-            value = scores[free] - min_price  # (u, E)
-            rows = np.arange(free.size)
-            best = np.argmax(value, axis=1)  # the lowest expert index wins ties
-            v1 = value[rows, best]
-            value[rows, best] = scores[free, best] - second_price[best]
-            w = value.max(axis=1)
-            w = np.where(np.isneginf(w), v1, w)
-            bid = min_price[best] + (v1 - w) + eps
-            slot = best * capacity + cheapest[best]
+            best, cheapest, bid = jacobi_bids(scores[free], price, eps)
+            slot = best * capacity + cheapest
             # per slot the highest bid wins; equal bids go to the lowest token index
             order = np.lexsort((free, -bid, slot))
             first = np.ones(order.size, dtype=bool)
