@@ -146,11 +146,11 @@ def test_jacobi_bids_by_hand():
     price = np.array([[0.0, 0.5], [0.0, 0.0]])
     # token 0: expert 0's cheapest slot is worth 3, the runner-up is expert 0's other slot
     # (3 - 0.5 = 2.5), not expert 1 (1): the bid raises the price by 0.5 + eps
-    # token 1: expert 1 (worth 2) against expert 0 (worth 1): + 1 + eps
+    # token 1: expert 1 (worth 2) has a second slot just as cheap, worth 2 too: + 0 + eps
     expert, slot, bid = jacobi_bids(np.array([[3.0, 1.0], [1.0, 2.0]]), price, 0.1)
     np.testing.assert_array_equal(expert, [0, 1])
     np.testing.assert_array_equal(slot, [0, 0])
-    np.testing.assert_allclose(bid, [0.6, 1.1])
+    np.testing.assert_allclose(bid, [0.6, 0.1])
     # a single slot in all: nothing to outbid, the price rises by eps
     _, _, bid = jacobi_bids(np.array([[5.0]]), np.array([[2.0]]), 0.25)
     np.testing.assert_allclose(bid, [2.25])
