@@ -7,6 +7,7 @@ import pytest
 
 from tinydyn import Tensor
 from tinydyn.bench import EXPERIMENTS, dyconv
+from tinydyn.bench.rows import check_rows
 from tinydyn.dynamic.dyconv import DynamicConv2d
 
 
@@ -17,6 +18,7 @@ def tiny(monkeypatch):
     monkeypatch.setattr(dyconv, "TASKS", tasks)
     monkeypatch.setattr(dyconv, "LAYER", {"batch": 2, "in": 2, "out": 4, "size": 5,
                                           "kernels": 2})
+    monkeypatch.setattr(dyconv, "TIMING_BATCH", 4)
 
 
 def test_dyconv_is_a_registered_experiment_suite():
@@ -33,6 +35,41 @@ def test_a_run_writes_every_method_over_the_seeds_and_a_verdict_per_target(tiny,
     assert saved["seeds"] == [0, 1]
     text = (tmp_path / "dyconv.md").read_text()
     assert "static CNN" in text and "batch-averaged attention" in text
+    assert [r["size"] for r in saved["overhead_by_size"]] == [8, 16, 32, 64]
+    for task_name, times in saved["network_timing"].items():
+        assert set(times) == set(dyconv.METHODS), task_name
+        assert all(t["t_batch1_s"] > 0 and t["t_batched_s"] > 0 for t in times.values())
+    _check_table_rows(saved)
+
+
+def _check_table_rows(saved):
+    """One row per method and task, the static CNN the baseline, values from the JSON."""
+    rows = check_rows(dyconv.table_rows(saved), "dyconv")
+    assert len(rows) == len(dyconv.TASKS) * len(dyconv.METHODS)
+    for row in rows:
+        task = saved["tasks"][row["task"]]
+        source = next(r for r in task if r["method"] == row["method"])
+        assert row["family"] == "dyconv" and row["n_seeds"] == 2
+        assert row["accuracy"] == source["accuracy"]["mean"]
+        assert row["accuracy_std"] == source["accuracy"]["std"]
+        assert row["baseline"] == (row["method"] == "static CNN")
+        times = saved["network_timing"][row["task"]]
+        base = times["static CNN"]
+        assert row["speedup_batch1"] == base["t_batch1_s"] / times[row["method"]]["t_batch1_s"]
+        assert row["batch_size"] == 4
+        static_flops = next(r for r in task if r["method"] == "static CNN")["flops"]["mean"]
+        assert row["flop_speedup"] == static_flops / row["flops"]
+        assert row["realisation"] == row["speedup_batch1"] / row["flop_speedup"]
+    dy = next(r for r in rows if r["method"] == "DY-Conv K=4")
+    assert dy["flop_speedup"] < 1  # DY-Conv adds FLOPs
+
+
+def test_the_overhead_shrinks_with_the_map_size_towards_k_over_hw():
+    rows = dyconv.overhead_by_size(sizes=(8, 16, 32))
+    overheads = [r["overhead"] for r in rows]
+    assert overheads[0] > overheads[1] > overheads[2] > 0
+    for r in rows:  # the aggregation over the static net stays below K / (H W)
+        assert 0 < r["aggregation_share"] <= r["bound"]
 
 
 def test_quick_runs_the_quick_methods_on_one_seed(tiny, tmp_path):

@@ -49,3 +49,17 @@ def test_labels_and_contexts_are_balanced():
 def test_a_bar_longer_than_the_image_is_refused():
     with pytest.raises(ValueError, match="oriented_bars: bar_length must be at most size=8"):
         _task(size=8, bar_length=9)
+
+
+def test_the_context_is_global_a_small_window_cannot_read_it_the_image_mean_can():
+    # the design of the task: a 5x5 window (two 3x3 layers) reads the background poorly, the
+    # mean of the whole image (what DY-Conv's attention pools) reads it reliably
+    train = load_task("oriented_bars", seed=4, n_train=2000, n_val=0, n_test=0).train
+    images, bright = train.fields[0][:, 0], train.context.astype(bool)
+    # a 5x5 corner window without bar pixels (a 5-pixel bar cannot touch both corners)
+    top, bottom = images[:, :5, :5], images[:, 11:, 11:]
+    clean_top = ~np.isclose(top, 1.0).any((1, 2))
+    local = np.where(clean_top, top.mean((1, 2)), bottom.mean((1, 2)))
+    whole = images.mean((1, 2)) - 5 / 256  # the bar adds about 5/256 to the mean
+    assert 0.75 < np.mean((local > 0) == bright) < 0.9
+    assert np.mean((whole > 0) == bright) > 0.98

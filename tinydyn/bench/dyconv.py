@@ -20,16 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.tensor import Tensor
-from tinydyn.bench.harness import Skip, Workload, format_table, machine_line, run_workloads
-from tinydyn.bench.seeds import aggregate_rows, format_spread, mean_of, run_seeds
+from tinydyn.bench.dyconv_report import format_markdown, table_rows, verdicts
+from tinydyn.bench.harness import Skip, Workload, machine_line, run_workloads
+from tinydyn.bench.seeds import aggregate_rows, run_seeds
 from tinydyn.dynamic.dyconv import DynamicConv2d, dynamic_conv_cost, set_attention_mode
 from tinydyn.dynamic.dyconv.models import DyConvNet
-from tinydyn.dynamic.dyconv.training import train_classifier
+from tinydyn.dynamic.dyconv.training import evaluate, train_classifier
 from tinydyn.measure.flops import count_flops
+from tinydyn.measure.timing import time_fns
 from tinydyn.nn.conv import Conv2d
 
-__all__ = ["METHODS", "TASKS", "layer_workload", "main", "run_dyconv"]
+__all__ = ["METHODS", "TASKS", "format_markdown", "layer_workload", "main", "network_timings",
+           "overhead_by_size", "run_dyconv", "table_rows", "verdicts"]
 
 # method -> (kind, options): what is trained, each with the same steps, batch and lr
 METHODS = {
@@ -40,12 +44,14 @@ METHODS = {
     "DY-Conv, batch-averaged attention": ("dyconv", {"attention_mode": "batch"}),
 }
 QUICK_METHODS = ("static CNN", "DY-Conv K=4", "DY-Conv, tau = 1 throughout")
-# task -> recipe; width 4 keeps the networks capacity-bound (spec B.3: "narrow")
+# task -> recipe; width 4 keeps the networks capacity-bound (spec B.3: "narrow"). Every method
+# trains with the same steps, batch, lr and data order; DY-Conv anneals its temperature over
+# the first ``anneal_fraction`` of the steps. RECIPE_PLACEHOLDER
 TASKS = {
-    "digits": {"width": 4, "steps": 600, "quick_steps": 150, "batch": 64, "lr": 1e-2,
-               "options": {}},
-    "oriented_bars": {"width": 4, "steps": 500, "quick_steps": 150, "batch": 64, "lr": 1e-2,
-                      "options": {}},
+    "digits": {"width": 4, "steps": 4000, "quick_steps": 1500, "batch": 64, "lr": 1e-2,
+               "anneal_fraction": 1 / 3, "options": {}},
+    "oriented_bars": {"width": 4, "steps": 2000, "quick_steps": 1000, "batch": 64, "lr": 1e-2,
+                      "anneal_fraction": 1 / 3, "options": {}},
 }
 TARGETS = {
     "digits_margin": 0.01,         # DY-Conv beats the static CNN by >= 1 point (mean of seeds)
@@ -55,29 +61,39 @@ TARGETS = {
     "layer_vs_torch": 2.0,
 }
 LAYER = {"batch": 64, "in": 16, "out": 32, "size": 16, "kernels": 4}
+TIMING_BATCH = 256
+NOTES = []  # NOTES_PLACEHOLDER  # the batched inference time of the networks
 
 
 def _params(model) -> int:
     return int(sum(p.data.size for p in model.parameters()))
 
 
-def _one_method(task, name, seed, steps, recipe) -> dict:
+def _model(task, name, recipe, seed):
     kind, options = METHODS[name]
-    c, h, w = task.input_shape
+    c = task.input_shape[0]
     model = DyConvNet(c, task.num_classes, width=recipe["width"], kind=kind,
                       rng=np.random.default_rng(1000 + seed))
     if "attention_mode" in options:
         set_attention_mode(model, options["attention_mode"])
+    return model
+
+
+def _one_method(task, name, seed, steps, recipe) -> dict:
+    options = METHODS[name][1]
+    model = _model(task, name, recipe, seed)
+    anneal = options.get("anneal_steps", int(round(recipe["anneal_fraction"] * steps)))
     start = time.perf_counter()
     out = train_classifier(model, task, steps=steps, batch=recipe["batch"], lr=recipe["lr"],
-                           anneal_steps=options.get("anneal_steps"),
-                           rng=np.random.default_rng(2000 + seed))
+                           anneal_steps=anneal, rng=np.random.default_rng(2000 + seed))
     train_s = time.perf_counter() - start
+    train_x, train_y = task.train.fields[0][:1000], task.train.fields[1][:1000]
     x = Tensor(task.test.fields[0][:32])
     flops = count_flops(model.eval(), x) / len(x.data)
-    return {"method": name, "value": kind, "accuracy": out["test_accuracy"],
-            "val_accuracy": out["val_accuracy"], "flops": flops, "params": _params(model),
-            "train_s": train_s,
+    train_accuracy = evaluate(model, train_x, train_y)
+    return {"method": name, "value": model.kind, "accuracy": out["test_accuracy"],
+            "val_accuracy": out["val_accuracy"], "train_accuracy": train_accuracy,
+            "flops": flops, "params": _params(model), "train_s": train_s,
             "final_entropy": out["entropy"][-1] if out["entropy"] else None}
 
 
@@ -94,7 +110,57 @@ def _one_seed(seed, quick, log) -> list:
             rows.append(row)
             if log:
                 log(f"  seed {seed} {task_name:<14} {name:<34} test {row['accuracy']:.3f} "
-                    f"({row['train_s']:.1f} s)")
+                    f"train {row['train_accuracy']:.3f} ({row['train_s']:.1f} s)")
+    return rows
+
+
+# ---- network inference time and the overhead against the map size ------------------------
+
+
+def network_timings(methods, *, batch=None, repeats=7) -> dict:
+    """Inference time per input of every method's network on every task, batch 1 and
+    ``batch`` (default TIMING_BATCH), timed in alternating warm blocks (the weights do not
+    matter for the time)."""
+    from tinydyn.data.tasks import load_task
+
+    batch = TIMING_BATCH if batch is None else batch
+    out = {}
+    for task_name, recipe in TASKS.items():
+        task = load_task(task_name, seed=0, **recipe["options"])
+        images = task.test.fields[0]
+        x1, xb = Tensor(images[:1]), Tensor(np.resize(images, (batch,) + images.shape[1:]))
+        fns = {}
+        for name in methods:
+            model = _model(task, name, recipe, 0).eval()
+            for size, x in (("1", x1), ("b", xb)):
+                def run(model=model, x=x):
+                    with no_grad():
+                        model(x)
+                fns[(name, size)] = run
+        timed = time_fns(fns, repeats=repeats)
+        out[task_name] = {name: {"t_batch1_s": timed[(name, "1")].median,
+                                 "t_batched_s": timed[(name, "b")].median / batch}
+                          for name in methods}
+    return out
+
+
+def overhead_by_size(sizes=(8, 16, 32, 64), width=4, kernels=4) -> list:
+    """DY-Conv's FLOP overhead over the static net (the digits network: 1 input channel,
+    ``width`` channels, 10 classes) on square inputs of each size, counted by the op-level
+    counter; ``aggregation_share`` is the aggregation's FLOPs over the static network's."""
+    rows = []
+    for s in sizes:
+        x = Tensor(np.zeros((2, 1, s, s), np.float32))
+        nets = {kind: DyConvNet(1, 10, width=width, kind=kind, num_kernels=kernels,
+                                rng=np.random.default_rng(0)).eval()
+                for kind in ("static", "dyconv")}
+        flops = {kind: count_flops(net, x) / 2 for kind, net in nets.items()}
+        aggregation = sum(dynamic_conv_cost(layer, (s, s))["aggregation"]
+                          for layer in nets["dyconv"].convs())
+        rows.append({"size": s, "static_flops": flops["static"], "dyconv_flops": flops["dyconv"],
+                     "overhead": flops["dyconv"] / flops["static"] - 1,
+                     "aggregation_share": aggregation / flops["static"],
+                     "bound": kernels / (s * s)})
     return rows
 
 
@@ -177,16 +243,20 @@ def run_dyconv(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=prin
         task_runs = {s: [r for r in rows if r["task"] == task_name] for s, rows in runs.items()}
         by_task[task_name] = aggregate_rows(task_runs)
     if log:
-        log("timing the layer ...")
+        log("timing the networks and the layer ...")
+    methods = QUICK_METHODS if quick else tuple(METHODS)
+    net_times = network_timings(methods, repeats=5 if quick else min(9, repeats))
     timing_rows = run_workloads([layer_workload()], repeats=5 if quick else repeats,
                                 log=log or (lambda *a: None))
     layer = DynamicConv2d(LAYER["in"], LAYER["out"], 3, num_kernels=LAYER["kernels"], padding=1)
     layer_cost = dynamic_conv_cost(layer, (LAYER["size"], LAYER["size"]))
     result = {"machine": machine_line(), "seeds": seed_list, "quick": quick,
               "tasks": by_task, "targets": TARGETS, "recipes": TASKS,
+              "network_timing": net_times, "timing_batch": TIMING_BATCH,
+              "overhead_by_size": overhead_by_size(),
               "layer": {**LAYER, "cost": layer_cost,
                         "overhead": layer_cost["total"] / layer_cost["conv"] - 1},
-              "timing": [_timing_record(r) for r in timing_rows]}
+              "timing": [_timing_record(r) for r in timing_rows], "notes": NOTES}
     result["verdicts"] = verdicts(result, timing_rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,72 +270,6 @@ def _timing_record(r) -> dict:
             "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
             "baseline_s": r.baseline_time.median if r.baseline_time else None,
             "ratio": r.ratio, "target": r.target, "verdict": r.verdict, "skipped": r.skipped}
-
-
-def _row(rows, method):
-    return next((r for r in rows if r["method"] == method), None)
-
-
-def verdicts(result, timing_rows) -> list:
-    """(target, measured, met?) for each target, in words."""
-    out = []
-    for task_name, key in (("digits", "digits_margin"), ("oriented_bars", "oriented_bars_margin")):
-        rows = result["tasks"][task_name]
-        dy, st = _row(rows, "DY-Conv K=4"), _row(rows, "static CNN")
-        margin = mean_of(dy["accuracy"]) - mean_of(st["accuracy"])
-        out.append({"target": f"{task_name}: DY-Conv - static >= {100 * TARGETS[key]:.0f} points",
-                    "measured": f"{100 * margin:+.1f} points", "met": margin >= TARGETS[key]})
-    for task_name, rows in result["tasks"].items():
-        dy, st = _row(rows, "DY-Conv K=4"), _row(rows, "static CNN")
-        over = mean_of(dy["flops"]) / mean_of(st["flops"]) - 1
-        out.append({"target": f"{task_name} network: FLOP overhead <= 5%",
-                    "measured": f"{100 * over:.1f}%", "met": over <= TARGETS["flop_overhead"]})
-    over = result["layer"]["overhead"]
-    out.append({"target": "timed layer (16->32, 16x16): FLOP overhead <= 5%",
-                "measured": f"{100 * over:.1f}%", "met": over <= TARGETS["flop_overhead"]})
-    for r in timing_rows:
-        if r.target is not None:
-            measured = f"{r.ratio:.2f}x" if r.ratio is not None else f"skipped: {r.skipped}"
-            out.append({"target": f"layer fwd+bwd vs {r.baseline} <= {r.target:g}x",
-                        "measured": measured, "met": r.ratio is not None and r.ratio <= r.target})
-    return out
-
-
-def format_markdown(result, timing_rows) -> str:
-    seeds = result["seeds"]
-    lines = [f"# tinydyn bench dyconv{' (quick)' if result['quick'] else ''}", "",
-             f"Measured on: {result['machine']}", "",
-             f"Seeds {seeds}; accuracy on the test split, mean ± std over seeds (min–max).", ""]
-    for task_name, rows in result["tasks"].items():
-        recipe = result["recipes"][task_name]
-        steps = recipe["quick_steps" if result["quick"] else "steps"]
-        lines += [f"## {task_name} (width {recipe['width']}, 2 conv layers, {steps} Adam steps "
-                  f"of {recipe['batch']}, lr {recipe['lr']})", "",
-                  "| method | test accuracy % | range | params | FLOPs / input | vs static |",
-                  "|---|---|---|---|---|---|"]
-        static = mean_of(_row(rows, "static CNN")["flops"])
-        for r in rows:
-            flops = mean_of(r["flops"])
-            lines.append(f"| {r['method']} | {format_spread(r['accuracy'], 100)} | "
-                         f"{format_spread(r['accuracy'], 100, style='range').split(' ', 1)[-1]} "
-                         f"| {int(mean_of(r['params']))} | {flops:,.0f} | "
-                         f"{100 * (flops / static - 1):+.1f}% |")
-        lines.append("")
-    cost = result["layer"]["cost"]
-    lines += ["## The timed layer's cost per input (FLOPs)", "",
-              "| pool | routing | aggregation | conv | total | overhead over the conv |",
-              "|---|---|---|---|---|---|",
-              f"| {cost['pool']:,} | {cost['routing']:,} | {cost['aggregation']:,} | "
-              f"{cost['conv']:,} | {cost['total']:,} | {100 * result['layer']['overhead']:.1f}% |",
-              "", "## Layer timing (forward + backward)", "", format_table(timing_rows), "",
-              "## Targets", "", "| target | measured | |", "|---|---|---|"]
-    for v in result["verdicts"]:
-        lines.append(f"| {v['target']} | {v['measured']} | {'met' if v['met'] else 'MISSED'} |")
-    lines += ["", "FLOPs: 2 per multiply-add, counted by tinydyn.measure.FlopCounter in eval mode "
-              "(BatchNorm, ReLU, pooling and the head included, the same in every method). "
-              "Small maps make the aggregation (independent of the map size) a larger share "
-              "than on ImageNet-sized maps."]
-    return "\n".join(lines) + "\n"
 
 
 def main(args) -> int:
