@@ -26,6 +26,11 @@ from tinydyn.dynamic.moe.routers import (
     switch_balance_loss,
     token_choice_routing,
 )
+# balanced and unlearned routing (lesson 08)
+from tinydyn.dynamic.moe.base_layers import BaseRouter
+from tinydyn.dynamic.moe.expert_choice import ExpertChoiceRouter, expert_choice_select
+from tinydyn.dynamic.moe.hashing import HashRouter, balanced_hash, random_hash
+from tinydyn.dynamic.moe.thor import ThorRouter, consistency_loss, thor_loss
 
 __all__ = [
     "CAPACITY_ROUNDINGS", "FORMS", "GShardRouter", "MoELayer", "NoisyTopKRouter", "Router",
@@ -33,4 +38,6 @@ __all__ = [
     "cv_squared", "dense_moe", "expert_capacity", "moe_ffn", "queue_positions",
     "gshard_balance_loss", "reference_moe_loop", "router_z_loss", "switch_balance_loss",
     "token_choice_routing",
+    "BaseRouter", "ExpertChoiceRouter", "HashRouter", "ThorRouter", "balanced_hash",
+    "consistency_loss", "expert_choice_select", "random_hash", "thor_loss",
 ]
