@@ -17,6 +17,7 @@ folder.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -251,6 +252,7 @@ def run_moe_balanced(out_dir, *, quick=False, seed=0, seeds=None, repeats=9,
     """Train, count and time; write the results; return them."""
     from tinydyn.bench import moe_balanced_report as report
 
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     seeds = (1 if quick else 3) if seeds is None else seeds
     seed_list = list(range(seed, seed + seeds))
     runs = run_seeds(lambda s: _one_seed(s, quick, 5 if quick else repeats, log), seed_list,
@@ -262,7 +264,7 @@ def run_moe_balanced(out_dir, *, quick=False, seed=0, seeds=None, repeats=9,
             r.pop("train_loads", None)
     result = {"machine": machine_line(), "seeds": seed_list, "quick": quick,
               "recipe": RECIPE, "rows": aggregate_rows(runs), "train_loads": loads,
-              "batch_size": 64}
+              "batch_size": 64, "load_average": load_average}
     result["verdicts"] = report.verdicts(result)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
