@@ -5,7 +5,7 @@ or ``F.embedding(tokens, table)`` reads the same in both libraries; the differen
 purpose are listed on the library page of the course site (``docs/library/index.md``).
 
 Most names are the engine's ops re-exported (``F.softmax`` is ``tinydyn.softmax``). Defined in
-this package: :mod:`.losses` (``linear``, ``mse_loss``, ``binary_cross_entropy_with_logits``,
+this package: :mod:`.losses` (``mse_loss``, ``binary_cross_entropy_with_logits``,
 ``kl_div``, ``entropy``), :mod:`.images` (``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``pad``)
 and :mod:`.stochastic` (``dropout``, ``gumbel_softmax``, drawing from an explicit ``rng=``).
 """
@@ -22,7 +22,7 @@ from tinydyn.autograd.ops_elementwise import (
 )
 from tinydyn.autograd.ops_gelu import gelu
 from tinydyn.autograd.ops_index import embedding, getitem, masked_fill
-from tinydyn.autograd.ops_linalg import matmul
+from tinydyn.autograd.ops_linalg import linear, matmul
 from tinydyn.autograd.ops_nn import cross_entropy, layer_norm, log_softmax, nll_loss, softmax
 from tinydyn.autograd.ops_reduce import mean, sum  # sum shadows the builtin, as torch.sum
 from tinydyn.autograd.ops_shape import cat, flatten, permute, reshape, stack, transpose
@@ -31,7 +31,6 @@ from tinydyn.nn.functional.losses import (
     binary_cross_entropy_with_logits,
     entropy,
     kl_div,
-    linear,
     mse_loss,
 )
 from tinydyn.nn.functional.stochastic import dropout, gumbel_softmax

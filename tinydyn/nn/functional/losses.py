@@ -1,4 +1,4 @@
-""":func:`linear` and the losses not built into the engine — :func:`mse_loss`,
+"""The losses not built into the engine — :func:`mse_loss`,
 :func:`binary_cross_entropy_with_logits`, :func:`kl_div` — and :func:`entropy`. Losses take
 ``reduction`` = ``"mean"`` | ``"sum"`` | ``"none"``.
 """
@@ -10,13 +10,11 @@ import numpy as np
 from tinydyn._checks import fail, normalize_dim
 from tinydyn.autograd.function import Function
 from tinydyn.autograd.ops_elementwise import exp, log, stable_sigmoid, where
-from tinydyn.autograd.ops_linalg import matmul
 from tinydyn.autograd.ops_nn import log_softmax
 from tinydyn.autograd.ops_reduce import mean, sum  # sum shadows the builtin, as torch.sum
-from tinydyn.autograd.ops_shape import transpose
 from tinydyn.autograd.tensor import Tensor
 
-__all__ = ["binary_cross_entropy_with_logits", "entropy", "kl_div", "linear", "mse_loss"]
+__all__ = ["binary_cross_entropy_with_logits", "entropy", "kl_div", "mse_loss"]
 
 
 # ---- shared checks ----------------------------------------------------------------------------
@@ -66,32 +64,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _xlogy(x: Tensor) -> Tensor:
     """x * log(x), with 0 * log 0 = 0 (the limit): log is taken of 1 where x is 0."""
     return x * log(where(x > 0, x, 1.0))
-
-
-# ---- linear -----------------------------------------------------------------------------------
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
-    fn = "linear"
-    _check_input(fn, "input", x)
-    _check_input(fn, "weight", weight)
-    if weight.ndim != 2:
-        fail(fn, f"weight must be 2-D (out_features, in_features), got shape {weight.shape}")
-    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        fail(fn, f"input's last dimension must equal weight.shape[1] = {weight.shape[1]}, got "
-             f"input of shape {x.shape}")
-    if weight.dtype != x.dtype:
-        fail(fn, f"weight must have the input's dtype {x.dtype}, got {weight.dtype}", TypeError)
-    out = matmul(x, transpose(weight, 0, 1))
-    if bias is None:
-        return out
-    _check_input(fn, "bias", bias)
-    if bias.shape != (weight.shape[0],):
-        fail(fn, f"bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    if bias.dtype != x.dtype:
-        fail(fn, f"bias must have the input's dtype {x.dtype}, got {bias.dtype}", TypeError)
-    return out + bias
 
 
 # ---- losses -----------------------------------------------------------------------------------
