@@ -12,6 +12,7 @@ EXPERIMENTS = {
     "skimming": "tinydyn.bench.skimming",
     "dyconv": "tinydyn.bench.dyconv",
     "early_exit": "tinydyn.bench.early_exit",
+    "moe": "tinydyn.bench.moe",
     "moe_balanced": "tinydyn.bench.moe_balanced",
     "padnet": "tinydyn.bench.padnet",
 }

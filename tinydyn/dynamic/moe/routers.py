@@ -239,10 +239,12 @@ class SwitchRouter(_LinearRouter):
 
     def __init__(self, d_model: int, n_experts: int, k: int = 1, aux_coef: float = 1e-2,
                  z_loss_coef: float = 0.0, jitter: float = 0.0,
-                 normalize_gates: bool = False, batch_prioritized: bool = False, rng=None,
-                 dtype=np.float32):
-        super().__init__(d_model, n_experts, k, batch_prioritized, rng, dtype,
-                         std=math.sqrt(0.1 / d_model))
+                 normalize_gates: bool = False, batch_prioritized: bool = False,
+                 init_std: float | None = None, rng=None, dtype=np.float32):
+        # Switch's small init: normal with std sqrt(0.1 / d) (0 = all-zero router weights)
+        std = math.sqrt(0.1 / d_model) if init_std is None else check_float(
+            self.fn, "init_std", init_std, low=0.0)
+        super().__init__(d_model, n_experts, k, batch_prioritized, rng, dtype, std=std)
         fn = self.fn
         self.aux_coef = check_float(fn, "aux_coef", aux_coef, low=0.0)
         self.z_loss_coef = check_float(fn, "z_loss_coef", z_loss_coef, low=0.0)
