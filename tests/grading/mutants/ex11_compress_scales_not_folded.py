@@ -1,4 +1,5 @@
-"""Exercise 11 (PAD-Net), a mutant: post-processing stores W_k and Wbar without folding in lambda_d and lambda_s."""
+"""Exercise 11 (PAD-Net), a mutant: post-processing stores W_k and Wbar without folding in lambda_d
+and lambda_s."""
 
 import numpy as np
 

@@ -1,4 +1,5 @@
-"""Exercise 11 (PAD-Net), a mutant: the mask saliency forgets the static side of the switch: dW * lambda_d W^ instead of dW * (lambda_d W^ - lambda_s Wbar)."""
+"""Exercise 11 (PAD-Net), a mutant: the mask saliency forgets the static side of the switch: dW *
+lambda_d W^ instead of dW * (lambda_d W^ - lambda_s Wbar)."""
 
 import numpy as np
 

@@ -1,4 +1,5 @@
-"""Exercise 11 (PAD-Net), a mutant: a linear density schedule 1 - (1 - kappa) t / T instead of kappa ** (t / T)."""
+"""Exercise 11 (PAD-Net), a mutant: a linear density schedule 1 - (1 - kappa) t / T instead of
+kappa ** (t / T)."""
 
 import numpy as np
 

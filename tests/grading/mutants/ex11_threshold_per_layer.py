@@ -1,4 +1,5 @@
-"""Exercise 11 (PAD-Net), a mutant: one threshold per layer (each keeps round(density * N_l)) instead of one global threshold."""
+"""Exercise 11 (PAD-Net), a mutant: one threshold per layer (each keeps round(density * N_l))
+instead of one global threshold."""
 
 import numpy as np
 

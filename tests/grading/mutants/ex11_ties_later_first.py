@@ -1,4 +1,5 @@
-"""Exercise 11 (PAD-Net), a mutant: ties broken toward the later position instead of the earlier one."""
+"""Exercise 11 (PAD-Net), a mutant: ties broken toward the later position instead of the earlier
+one."""
 
 import numpy as np
 
