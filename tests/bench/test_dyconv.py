@@ -64,14 +64,6 @@ def _check_table_rows(saved):
     assert dy["flop_speedup"] < 1  # DY-Conv adds FLOPs
 
 
-def test_the_overhead_shrinks_with_the_map_size_towards_k_over_hw():
-    rows = dyconv.overhead_by_size(sizes=(8, 16, 32))
-    overheads = [r["overhead"] for r in rows]
-    assert overheads[0] > overheads[1] > overheads[2] > 0
-    for r in rows:  # the aggregation over the static net stays below K / (H W)
-        assert 0 < r["aggregation_share"] <= r["bound"]
-
-
 def test_quick_runs_the_quick_methods_on_one_seed(tiny, tmp_path):
     result = dyconv.run_dyconv(tmp_path, quick=True, repeats=1, log=None)
     assert result["seeds"] == [0]

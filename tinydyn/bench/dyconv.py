@@ -26,7 +26,7 @@ from tinydyn.bench.dyconv_report import format_markdown, table_rows, verdicts
 from tinydyn.bench.harness import Skip, Workload, machine_line, run_workloads
 from tinydyn.bench.seeds import aggregate_rows, run_seeds
 from tinydyn.dynamic.dyconv import DynamicConv2d, dynamic_conv_cost, set_attention_mode
-from tinydyn.dynamic.dyconv.models import DyConvNet
+from tinydyn.dynamic.dyconv.models import DyConvNet, overhead_by_size
 from tinydyn.dynamic.dyconv.training import evaluate, train_classifier
 from tinydyn.measure.flops import count_flops
 from tinydyn.measure.timing import time_fns
@@ -142,26 +142,6 @@ def network_timings(methods, *, batch=None, repeats=7) -> dict:
                                  "t_batched_s": timed[(name, "b")].median / batch}
                           for name in methods}
     return out
-
-
-def overhead_by_size(sizes=(8, 16, 32, 64), width=4, kernels=4) -> list:
-    """DY-Conv's FLOP overhead over the static net (the digits network: 1 input channel,
-    ``width`` channels, 10 classes) on square inputs of each size, counted by the op-level
-    counter; ``aggregation_share`` is the aggregation's FLOPs over the static network's."""
-    rows = []
-    for s in sizes:
-        x = Tensor(np.zeros((2, 1, s, s), np.float32))
-        nets = {kind: DyConvNet(1, 10, width=width, kind=kind, num_kernels=kernels,
-                                rng=np.random.default_rng(0)).eval()
-                for kind in ("static", "dyconv")}
-        flops = {kind: count_flops(net, x) / 2 for kind, net in nets.items()}
-        aggregation = sum(dynamic_conv_cost(layer, (s, s))["aggregation"]
-                          for layer in nets["dyconv"].convs())
-        rows.append({"size": s, "static_flops": flops["static"], "dyconv_flops": flops["dyconv"],
-                     "overhead": flops["dyconv"] / flops["static"] - 1,
-                     "aggregation_share": aggregation / flops["static"],
-                     "bound": kernels / (s * s)})
-    return rows
 
 
 # ---- layer timing -------------------------------------------------------------------------

@@ -190,3 +190,14 @@ def test_aggregate_gives_each_sample_its_own_mix_of_the_kernels():
     np.testing.assert_allclose(biases.data, pi @ layer.bias.data, rtol=1e-12)
     with pytest.raises(ValueError, match="DynamicConv2d: weights must be a Tensor of shape"):
         layer.aggregate(Tensor(pi[:, :2]))
+
+
+def test_each_kernel_is_initialised_independently_like_a_static_conv_of_the_same_fan_in():
+    layer = DynamicConv2d(8, 16, 3, num_kernels=4, rng=np.random.default_rng(0))
+    bound = 1 / np.sqrt(8 * 9)
+    w = layer.weight.data.reshape(4, -1).astype(np.float64)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    # four different draws, uncorrelated (not one kernel copied, nor copies plus small noise)
+    corr = np.corrcoef(w)
+    assert np.abs(corr[~np.eye(4, dtype=bool)]).max() < 0.2
+    np.testing.assert_allclose(w.std(axis=1), bound / np.sqrt(3), rtol=0.15)

@@ -5,7 +5,7 @@ import pytest
 
 from tinydyn import Tensor
 from tinydyn.data.tasks import load_task
-from tinydyn.dynamic.dyconv.models import DyConvNet
+from tinydyn.dynamic.dyconv.models import DyConvNet, overhead_by_size
 from tinydyn.dynamic.dyconv.training import (
     attention_entropy,
     recalibrate_batch_norm,
@@ -64,3 +64,11 @@ def test_training_lowers_the_loss_and_anneals_the_temperature():
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="DyConvNet: kind must be one of"):
         DyConvNet(1, 2, kind="dynamic")
+
+
+def test_the_overhead_shrinks_with_the_map_size_towards_k_over_hw():
+    rows = overhead_by_size(sizes=(8, 16, 32))
+    overheads = [r["overhead"] for r in rows]
+    assert overheads[0] > overheads[1] > overheads[2] > 0
+    for r in rows:  # the aggregation over the static net stays below K / (H W)
+        assert 0 < r["aggregation_share"] <= r["bound"]

@@ -16,12 +16,13 @@ from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.dyconv.cost import dynamic_conv_cost, static_conv_cost
 from tinydyn.dynamic.dyconv.layers import CondConv2d, DynamicConv2d, MixtureConv2d
+from tinydyn.measure.flops import count_flops
 from tinydyn.nn.containers import Sequential
 from tinydyn.nn.conv import BatchNorm2d, Conv2d, GlobalAvgPool2d
 from tinydyn.nn.layers import Linear, ReLU
 from tinydyn.nn.module import Module
 
-__all__ = ["KINDS", "DyConvNet"]
+__all__ = ["KINDS", "DyConvNet", "overhead_by_size"]
 
 KINDS = ("static", "dyconv", "condconv")
 
@@ -98,3 +99,26 @@ def _as_mixture_shape(conv: Conv2d) -> MixtureConv2d:
     return DynamicConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, num_kernels=1,
                          stride=conv.stride, padding=conv.padding, groups=conv.groups,
                          bias=conv.bias is not None, rng=np.random.default_rng(0))
+
+
+def overhead_by_size(sizes=(8, 16, 32, 64), width=4, kernels=4) -> list:
+    """DY-Conv's FLOP overhead over the static net of the same width (the digits network: 1
+    input channel, ``width`` channels, 10 classes) on square inputs of each size, counted by the
+    op-level counter. Returns one dict per size: ``size``, ``static_flops``, ``dyconv_flops``,
+    ``overhead`` (dyconv / static - 1), ``aggregation_share`` (the aggregation's FLOPs over
+    the static network's) and ``bound`` = K / (size * size), the aggregation's share of a
+    convolution on maps of that size (every layer keeps the size: 3x3, padding 1)."""
+    rows = []
+    for s in sizes:
+        x = Tensor(np.zeros((2, 1, s, s), np.float32))
+        nets = {kind: DyConvNet(1, 10, width=width, kind=kind, num_kernels=kernels,
+                                rng=np.random.default_rng(0)).eval()
+                for kind in ("static", "dyconv")}
+        flops = {kind: count_flops(net, x) / 2 for kind, net in nets.items()}
+        aggregation = sum(dynamic_conv_cost(layer, (s, s))["aggregation"]
+                          for layer in nets["dyconv"].convs())
+        rows.append({"size": s, "static_flops": flops["static"], "dyconv_flops": flops["dyconv"],
+                     "overhead": flops["dyconv"] / flops["static"] - 1,
+                     "aggregation_share": aggregation / flops["static"],
+                     "bound": kernels / (s * s)})
+    return rows
