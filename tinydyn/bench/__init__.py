@@ -9,6 +9,7 @@ from tinydyn.bench.harness import Row, Skip, Workload, format_table, run_workloa
 # "all" runs every other one; families add their line here.
 EXPERIMENTS = {
     "all": "tinydyn.bench.all",
+    "survival": "tinydyn.bench.survival",
     "skimming": "tinydyn.bench.skimming",
     "dyconv": "tinydyn.bench.dyconv",
     "early_exit": "tinydyn.bench.early_exit",

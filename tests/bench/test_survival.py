@@ -1,0 +1,81 @@
+"""`tinydyn bench survival`: points, the latency check, the pages, and the skimming family."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from tinydyn.bench import survival
+from tinydyn.bench.survival import skimming
+
+
+def _point(method, x, base_seconds, seconds, flops, steps=100, base_flops=1e6, batch=1,
+           axis="size"):
+    return {"family": "fam", "method": method, "axis": axis, "x_name": "width", "x": x,
+            "batch_size": batch, "base_steps": steps, "base_flops": base_flops,
+            "base_seconds": base_seconds, "steps": steps, "flops": flops, "seconds": seconds}
+
+
+def _exact(a=1e-6, b=1e-9):
+    """Points whose times follow a * steps + b * FLOPs exactly, baseline and methods alike."""
+    points = []
+    for x, base_flops in ((64, 1e6), (128, 4e6), (256, 1.6e7)):
+        base = a * 100 + b * base_flops
+        for method, share in (("half", 0.5), ("tenth", 0.1)):
+            points.append(_point(method, x, base, a * 100 + b * share * base_flops,
+                                 share * base_flops, base_flops=base_flops))
+    return points
+
+
+def test_add_ratios():
+    p = survival.add_ratios(_point("m", 64, 2e-3, 1e-3, 2.5e5))
+    assert (p["speedup"], p["flop_speedup"], p["realisation"]) == (2.0, 4.0, 0.5)
+
+
+def test_latency_check_predicts_exactly_when_time_follows_the_model():
+    check = survival.latency_check(_exact())
+    assert check["fitted_on"] == 3
+    assert check["per_step_s"] == pytest.approx(1e-6) and check["per_flop_s"] == pytest.approx(1e-9)
+    assert max(abs(q["error"]) for q in check["predictions"]) < 1e-9
+
+
+def test_latency_check_fits_on_batch_1_baselines_only():
+    points = _exact() + [_point("half", 128, 1.0, 0.1, 2e6, base_flops=4e6, batch=16,
+                                axis="batch")]
+    check = survival.latency_check(points)
+    assert check["fitted_on"] == 3 and len(check["predictions"]) == 6
+
+
+def test_run_survival_writes_pages_and_reports_a_failing_family(tmp_path, monkeypatch):
+    good = types.ModuleType("fake_family")
+    good.measure = lambda quick, seed, log: _exact()
+
+    def broken(quick, seed, log):
+        raise RuntimeError("no kernel")
+
+    bad = types.ModuleType("fake_broken")
+    bad.measure = broken
+    monkeypatch.setitem(sys.modules, "fake_family", good)
+    monkeypatch.setitem(sys.modules, "fake_broken", bad)
+    monkeypatch.setattr(survival, "FAMILIES", {"fam": "fake_family", "bad": "fake_broken"})
+    result = survival.run_survival(tmp_path, log=lambda *a: None)
+    assert result["families"]["bad"]["status"] == "failed: RuntimeError: no kernel"
+    stored = json.loads((tmp_path / "survival.json").read_text())
+    assert len(stored["families"]["fam"]["points"]) == 6
+    page = (tmp_path / "survival.md").read_text()
+    assert "| half | width | 64 | 1 | 2.00x |" in page and "Within 25%: 6 of 6." in page
+    assert (tmp_path / "survival_fam.png").is_file()
+
+
+def test_skimming_points_pin_the_decisions():
+    points = skimming.measure(quick=True, log=lambda *a: None)
+    assert {p["method"] for p in points} == {"Skim-RNN", "VCRNN"}
+    assert {(p["axis"], p["x"]) for p in points} == {("size", 64), ("size", 256),
+                                                    ("batch", 1), ("batch", 16)}
+    for p in points:
+        flop_speedup = p["base_flops"] / p["flops"]
+        # about half the tokens skimmed by a d/8 cell; VCRNN updates a quarter of the rows
+        # of a plain RNN, against the LSTM's four gates
+        assert 1.4 < flop_speedup < 2.2 if p["method"] == "Skim-RNN" else flop_speedup > 10
+        assert p["seconds"] > 0 and p["base_seconds"] > 0
