@@ -1,0 +1,114 @@
+"""Hard inference that physically removes tokens, for a batch, three ways.
+
+After each decision the pruned tokens' rows are *gone*: the next layer's tensors are
+(B, n_next, D), its attention (B, H, n_next, n_next). In a batch the sequences keep different
+numbers of tokens, so the rows must be regrouped:
+
+* ``"repack"`` — per decision, gather every sequence's kept rows to the front (order kept,
+  [CLS] first) and cut the batch to the longest kept length; shorter sequences are padded and
+  masked. One set of big matrix products per layer; the waste is the padding up to the longest.
+* ``"loop"`` — each sequence alone (batch 1, no padding at all): no wasted FLOPs, but every
+  layer's fixed cost (Python, op dispatch, small GEMMs) is paid B times.
+* ``"masked"`` — nothing removed: the full-length batch, pruned tokens excluded as keys by
+  the mask. Saves nothing; it is the reference the other two must equal, and what a runtime
+  without compaction would do.
+
+Returns the logits, each layer's surviving original positions (the decisions), the per-layer
+token counts and every position's final state (a pruned token's state when it left).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinydyn._checks import fail
+from tinydyn.autograd.function import no_grad
+from tinydyn.autograd.ops_index import take_along_dim
+from tinydyn.dynamic.pruning.common import encoder_layer
+from tinydyn.dynamic.pruning.models import PruningClassifier
+
+__all__ = ["COMPACTIONS", "HardResult", "hard_forward"]
+
+COMPACTIONS = ("repack", "loop", "masked")
+
+
+@dataclass
+class HardResult:
+    """logits (B, C); positions: per layer l, a list of B int arrays, the original positions
+    ([CLS] = 0, token t at t + 1) layer l ran on; counts (B, L) their sizes; hidden (B, T+1, D)
+    final states by original position (zeros at padding)."""
+
+    logits: np.ndarray
+    positions: list
+    counts: np.ndarray
+    hidden: np.ndarray
+
+
+def _check_model(fn: str, model) -> None:
+    if not isinstance(model, PruningClassifier):
+        fail(fn, f"model must be a PruningClassifier (LTP, Transkimmer, PoWER-BERT), got "
+             f"{type(model).__name__}", TypeError)
+    if model.training:
+        fail(fn, "model is in training mode; hard inference needs model.eval() (decisions "
+             "are then deterministic and exactly 0 or 1)")
+
+
+def hard_forward(model: PruningClassifier, tokens, lengths, compaction: str = "repack"
+                 ) -> HardResult:
+    """Run ``model`` (in eval mode) on tokens (B, T) int with lengths (B,), dropping pruned
+    tokens from the tensors (see the module docstring for ``compaction``)."""
+    fn = "hard_forward"
+    _check_model(fn, model)
+    if compaction not in COMPACTIONS:
+        fail(fn, f"compaction must be one of {COMPACTIONS}, got {compaction!r}")
+    from tinydyn.dynamic.pruning.common import check_batch
+    tokens, lengths = check_batch(fn, tokens, lengths, model.vocab_size)
+    with no_grad():
+        if compaction != "loop":
+            return _run(model, tokens, lengths, remove=compaction == "repack")
+        parts = [_run(model, tokens[b:b + 1, :lengths[b]], lengths[b:b + 1], remove=True)
+                 for b in range(len(tokens))]
+    T = tokens.shape[1] + 1
+    hidden = np.zeros((len(tokens), T, model.d_model), dtype=parts[0].hidden.dtype)
+    for b, p in enumerate(parts):
+        hidden[b, :p.hidden.shape[1]] = p.hidden[0]
+    return HardResult(np.concatenate([p.logits for p in parts]),
+                      [[p.positions[l][0] for p in parts] for l in range(model.num_layers)],
+                      np.concatenate([p.counts for p in parts]), hidden)
+
+
+def _run(model, tokens, lengths, remove: bool) -> HardResult:
+    ids, pad, x, lengths = model.embed("hard_forward", tokens, lengths)
+    B, T = ids.shape
+    positions = np.broadcast_to(np.arange(T), (B, T)).copy()
+    valid = ~pad
+    hidden = np.zeros((B, T, model.d_model), dtype=x.dtype)
+    rows = np.arange(B)[:, None]
+    counts = np.zeros((B, model.num_layers), dtype=np.int64)
+    kept_positions, probs = [], None
+    for l, layer in enumerate(model.encoder.layers):
+        if l > 0:
+            prunable = valid.copy()
+            prunable[:, 0] = False  # row 0 is [CLS]: it is never pruned, so never moves
+            m = model.decide(l - 1, x, probs, ~valid, None, prunable, lengths).data > 0.5
+            keep = m & valid
+            leaving = valid & ~keep
+            if leaving.any():  # a pruned token's output is its state when it left
+                hidden[np.nonzero(leaving)[0], positions[leaving]] = x.data[leaving]
+            if remove:
+                width = int(keep.sum(axis=1).max())
+                # kept rows first, in their order (a stable sort of "not kept")
+                order = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+                x = take_along_dim(x, order[:, :, None], dim=1)
+                positions = positions[rows, order]
+                valid = keep[rows, order]
+            else:
+                valid = keep
+        kept_positions.append([positions[b][valid[b]] for b in range(B)])
+        counts[:, l] = valid.sum(axis=1)
+        x, probs = encoder_layer(layer, x, ~valid)
+    hidden[np.nonzero(valid)[0], positions[valid]] = x.data[valid]
+    logits = model.head(x[:, 0]).data
+    return HardResult(logits, kept_positions, counts, hidden)
