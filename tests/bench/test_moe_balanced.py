@@ -54,11 +54,22 @@ def test_flops_count_the_expert_the_router_and_the_head():
     f = moe_balanced.flops_per_token
     assert f("dense FFN", 16, 8, 8, 16) == 4 * 16 * 8 + 2 * 16 * 16
     assert f("Hash (random)", 16, 8, 8, 16) == f("dense FFN", 16, 8, 8, 16)
-    assert f("Switch top-1", 16, 8, 8, 16) == f("dense FFN", 16, 8, 8, 16) + 2 * 16 * 8
-    assert f("BASE", 16, 8, 8, 16) == f("Switch top-1", 16, 8, 8, 16) + 2 * 16
+    assert f("Switch top-1", 16, 8, 8, 16) == f("dense FFN", 16, 8, 8, 16) + 2 * 16 * 8 + 5 * 8
+    assert f("BASE", 16, 8, 8, 16) == f("dense FFN", 16, 8, 8, 16) + 2 * 16 * 8 + 2 * 16 + 1
 
 
 def test_load_cv_curve_and_unknown_method():
     np.testing.assert_allclose(load_cv_curve([[2, 2], [3, 1]]), [0.0, 0.5])
     with pytest.raises(ValueError, match="make_router: method must be one of"):
         moe_balanced.make_router("top-3", None, 4, 2, np.random.default_rng(0))
+
+
+def test_flops_use_each_routers_own_count():
+    from tinydyn.data.tasks import load_task
+
+    task = load_task("token_rules", seed=0, n_train=20, n_val=2, n_test=2)
+    rng = np.random.default_rng(0)
+    for method in ("Expert Choice c=1", "BASE", "Hash (random)", "Hash (balanced)", "THOR"):
+        router = moe_balanced.make_router(method, task, 16, 8, rng)
+        base = moe_balanced.flops_per_token("dense FFN", 16, 8, 8, 16)
+        assert moe_balanced.flops_per_token(method, 16, 8, 8, 16) == base + router.flops(1)

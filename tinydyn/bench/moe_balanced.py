@@ -111,17 +111,18 @@ class TokenRuleNet(Module):
 
 def flops_per_token(method: str, d_model: int, d_ff: int, n_experts: int,
                     num_classes: int) -> int:
-    """FLOPs (2 per multiply-add) per token at inference: the feed-forward work of the
-    experts a token uses (1 on average for every method here), the router's logits for learned
-    routers (d x E), the gate of BASE (a d-long dot), the head. Embedding lookups, LayerNorm and
-    the residual add are the same in every method and left out."""
+    """FLOPs (2 per multiply-add) per token at inference: the feed-forward products of the
+    expert a token uses (1 on average for every method here), the router (each router's
+    ``flops(1)``: logits 2dE and softmax 5E for Switch and Expert Choice, affinities 2dE and
+    the gate 2d + 1 for BASE, nothing for the hashes and THOR), the head. Biases, activations,
+    the combine, embedding lookups and LayerNorm are the same in every method and left out."""
     ffn = 2 * (d_model * d_ff + d_ff * d_model)
     head = 2 * d_model * num_classes
     router = 0
     if method in ("Switch top-1", "Expert Choice c=1", "BASE"):
-        router = 2 * d_model * n_experts
+        router = 2 * d_model * n_experts + 5 * n_experts
     if method == "BASE":
-        router += 2 * d_model
+        router += 2 * d_model + 1 - 5 * n_experts
     return ffn + router + head
 
 

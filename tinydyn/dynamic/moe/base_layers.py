@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydyn._checks import check_float, fail
+from tinydyn._checks import check_float, check_int, fail
 from tinydyn.autograd.ops_elementwise import sigmoid
 from tinydyn.autograd.ops_index import getitem
 from tinydyn.autograd.ops_reduce import sum as tsum
@@ -78,6 +78,13 @@ class BaseRouter(Router):
         result = balanced_assignment(scores, eps=self.eps)
         self.last_n_bids = result.n_bids
         return result.expert
+
+    def flops(self, n_tokens: int) -> int:
+        """FLOPs of routing S tokens: the affinities (2 S d E, computed in NumPy outside the
+        autograd graph, so the FLOP counter does not see them) and the gate (a d-long product
+        and sum per token, then the sigmoid: 2 S d + S). The auction's bids are comparisons."""
+        s = check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 2 * s * self.d_model * self.n_experts + 2 * s * self.d_model + s
 
     def forward(self, x: Tensor, token_ids: np.ndarray | None = None) -> Routing:
         self.check_input(x, token_ids)

@@ -94,6 +94,12 @@ class ExpertChoiceRouter(Router):
         return expert_choice_capacity(n_tokens, self.n_experts, self.capacity_factor,
                                       self.rounding)
 
+    def flops(self, n_tokens: int) -> int:
+        """FLOPs of routing S tokens, as the FLOP counter charges them: the logits (2 S d E)
+        and the softmax (5 per element). Choosing the top C is a sort, not arithmetic."""
+        s = check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 2 * s * self.d_model * self.n_experts + 5 * s * self.n_experts
+
     def forward(self, x: Tensor, token_ids: np.ndarray | None = None) -> Routing:
         self.check_input(x, token_ids)
         n = x.shape[0]

@@ -102,6 +102,11 @@ class HashRouter(Router):
         """A router with a :func:`balanced_hash` table built from training frequencies (V,)."""
         return cls(d_model, n_experts, balanced_hash(frequencies, n_experts), kind="balanced")
 
+    def flops(self, n_tokens: int) -> int:
+        """FLOPs of routing S tokens: 0 (a table lookup)."""
+        check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 0
+
     def forward(self, x: Tensor, token_ids: np.ndarray | None = None) -> Routing:
         self.check_input(x, token_ids)
         if token_ids is None:

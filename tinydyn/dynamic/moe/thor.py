@@ -81,6 +81,11 @@ class ThorRouter(Router):
                  f"sequence_length ({length}) when inference_level='sequence'")
         return np.repeat(draw.integers(0, e, size=n_tokens // length), length).astype(np.int64)
 
+    def flops(self, n_tokens: int) -> int:
+        """FLOPs of routing S tokens: 0 (a random draw)."""
+        check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 0
+
     def forward(self, x: Tensor, token_ids: np.ndarray | None = None) -> Routing:
         self.check_input(x, token_ids)
         n = x.shape[0]
