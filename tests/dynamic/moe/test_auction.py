@@ -87,3 +87,21 @@ def test_bad_input_raises_naming_the_function(fn):
 def test_brute_force_refuses_large_t():
     with pytest.raises(ValueError, match="brute_force_assignment: T must be <= 12"):
         brute_force_assignment(np.zeros((14, 2)))
+
+
+def test_exercise_08_bid_references_are_clear_of_ties():
+    # the graded bids compare (expert, slot) exactly: the stored random cases must not sit on
+    # a tie between two experts' best values or two slot prices (edge cases tie on purpose)
+    from pathlib import Path
+
+    from tinydyn.grading.references import load_npz
+
+    path = Path(__file__).resolve().parents[3] / "exercises" / "08_moe_balanced" / "references.npz"
+    if not path.is_file():
+        pytest.skip(f"no {path} in this checkout")
+    refs = load_npz(path)
+    for scores, price in zip(refs["bid_scores"], refs["bid_price"]):
+        values = np.sort(scores - price.min(axis=1))[::-1]
+        assert values[0] - values[1] > 1e-9
+        slots = np.sort(price[int(np.argmax(scores - price.min(axis=1)))])
+        assert slots[1] - slots[0] > 1e-9
