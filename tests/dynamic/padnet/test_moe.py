@@ -155,3 +155,14 @@ def test_bad_routers_and_inputs_are_rejected():
         pad(Tensor(np.zeros((3, 4))))
     with pytest.raises(ValueError, match="mask must have shape"):
         pad.set_mask(np.ones((3, 5)))
+
+
+def test_gradients_of_the_fully_dynamic_moe_linear_match_finite_differences():
+    full, _ = _layers(d_in=4, d_out=3, e=3, seed=6)
+    x = _x(5, 4)
+
+    def fn(x_, w, b):
+        full.weight, full.bias = w, b
+        return full(x_)
+
+    assert grad_check(fn, x, full.weight, full.bias)
