@@ -221,6 +221,11 @@ show_table([[name, f"{v[0][2]:.3g} .. {v[-1][2]:.3g}", f"{min(r[0] for r in v):.
            ["policy", "knob range", "fewest mean layers", "best accuracy"])
 
 # %% [markdown]
+# Read the table with the plot above: "fewest mean layers" is the cheapest point of each
+# sweep, "best accuracy" its best point, and the two need not come from the same knob value.
+# Calibration changes which threshold means what, not the order of the samples' confidences.
+
+# %% [markdown]
 # ## 6. Where easy and hard inputs exit
 #
 # The `easy_hard` task draws each sample's noise level from a wide range: a low-noise sample
