@@ -100,9 +100,11 @@ def format_markdown(result) -> str:
         mark = "" if v["met"] is None else ("holds" if v["met"] else "does NOT hold")
         lines.append(f"| {v['target']} | {v['measured']} | {mark} |")
     lines += ["", "FLOPs: 2 per multiply-add, per sequence of 16 tokens: each token's expert "
-              "feed-forward (one expert on average for every router here), the learned "
-              "routers' logits (d x E), BASE's gate, the head; embeddings and LayerNorm are "
-              "the same everywhere and left out. Times are medians of warm blocks alternating "
+              "feed-forward products (one expert on average for every router here), the "
+              "router (logits and softmax, 2dE + 5E, for Switch and Expert Choice; affinities "
+              "and gate, 2dE + 2d + 1, for BASE; nothing for the hashes and THOR), the head; "
+              "biases, activations, embeddings and LayerNorm are the same everywhere and left "
+              "out. Times are medians of warm blocks alternating "
               "between the models, in one process, on a machine shared with other jobs.",
               "Expert Choice routes each group of 64 test sequences together (it looks at "
               "every token of the group, so it is not causal); the task labels every position "
