@@ -89,3 +89,16 @@ def test_empty_expert_blocks_are_skipped():
     grads = k.expert_ffn_backward(np.ones_like(out), xe, h, pre, offsets, w1, w2, False)
     for g in grads[1:]:
         assert not g[1].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_rows_matches_its_twin_and_the_library_topk_with_ties(dtype):
+    from tinydyn import Tensor
+    from tinydyn.autograd.ops_estimators import topk
+
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 4, size=(50, 6)).astype(dtype)   # many ties
+    for kk in (1, 2, 3, 6):
+        a, b = k.topk_rows_numba(values, kk), k.topk_rows_numpy(values, kk)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, topk(Tensor(values), kk, dim=1).indices.data)

@@ -44,7 +44,8 @@ from tinydyn.kernels.scatter import scatter_add_rows_numpy
 
 __all__ = [
     "ACTIVATIONS", "bias_act_backward", "bias_act_forward", "combine_backward", "combine_rows",
-    "expert_ffn_backward", "expert_ffn_forward", "gather_rows", "scatter_rows", "warmup",
+    "expert_ffn_backward", "expert_ffn_forward", "gather_rows", "scatter_rows", "topk_rows",
+    "warmup",
 ]
 
 ACTIVATIONS = ("relu", "gelu")
@@ -133,6 +134,38 @@ def scatter_rows_numpy(dxe, token, row, n_tokens):
     dx = np.zeros((n_tokens, dxe.shape[1]), dtype=dxe.dtype)
     scatter_add_rows_numpy(dx, token, dxe[row])
     return dx
+
+
+# ---- top-k of each row (routers) -------------------------------------------------------------
+
+
+@njit(cache=True)
+def topk_rows_numba(values, k):
+    """int64 (S, k): each row's k largest entries, best first, equal values by lower index.
+    A selection by k passes over the row (E is small: a handful of experts)."""
+    s, e = values.shape
+    out = np.empty((s, k), dtype=np.int64)
+    taken = np.zeros(e, dtype=np.bool_)
+    for i in range(s):
+        taken[:] = False
+        for r in range(k):
+            best = -1
+            for j in range(e):
+                if not taken[j] and (best < 0 or values[i, j] > values[i, best]):
+                    best = j
+            taken[best] = True
+            out[i, r] = best
+    return out
+
+
+def topk_rows_numpy(values, k):
+    return np.argsort(-values, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
+def topk_rows(values, k):
+    """int64 (S, k): the k largest entries of each row of ``values`` (S, E), best first;
+    equal values rank by lower index (the rule of ``tinydyn.autograd.topk``). No NaN."""
+    return dispatch(topk_rows_numba, topk_rows_numpy)(np.ascontiguousarray(values), int(k))
 
 
 # ---- bias + activation, per expert block -----------------------------------------------------
@@ -297,6 +330,7 @@ def warmup() -> None:
         y = combine_rows_numba(xe, token, row, gate, 2)
         combine_backward_numba(y, xe, token, row, gate, 3)
         scatter_rows_numba(xe, token, row, 2)
+        topk_rows_numba(x, 2)
         for gelu in (False, True):
             h = np.ones((3, 4), dtype=dtype)
             pre = bias_act_forward_numba(h, np.zeros((2, 4), dtype=dtype), offsets, gelu)

@@ -37,7 +37,7 @@ import numpy as np
 from tinydyn._checks import check_float, check_int, fail
 from tinydyn.autograd.ops_elementwise import abs as t_abs
 from tinydyn.autograd.ops_elementwise import exp, log, relu, where
-from tinydyn.autograd.ops_estimators import topk
+from tinydyn.autograd.ops_estimators import TakeAlong, topk
 from tinydyn.autograd.ops_gelu import erf
 from tinydyn.autograd.ops_index import getitem, index_add
 from tinydyn.autograd.ops_linalg import matmul
@@ -48,12 +48,13 @@ from tinydyn.autograd.ops_shape import reshape, transpose
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.moe.routing import Router, Routing
+from tinydyn.kernels.moe import topk_rows
 from tinydyn.nn import init
 from tinydyn.nn.module import Parameter
 
 __all__ = ["GShardRouter", "NoisyTopKRouter", "SwitchRouter", "cv_squared",
-           "gshard_balance_loss", "router_z_loss", "switch_balance_loss",
-           "token_choice_routing"]
+           "gshard_balance_loss", "router_z_loss", "switch_balance_loss", "token_choice_routing",
+           "top_k"]
 
 
 def cv_squared(v: Tensor, eps: float = 1e-10) -> Tensor:
@@ -84,6 +85,14 @@ def gshard_balance_loss(probs: Tensor, first: np.ndarray) -> Tensor:
 def router_z_loss(logits: Tensor) -> Tensor:
     """ST-MoE's z-loss ``mean_s(logsumexp(z_s))²`` over the tokens, logits (S, E)."""
     return mean(logsumexp(logits, dim=1) ** 2)
+
+
+def top_k(probs: Tensor, k: int) -> tuple[np.ndarray, Tensor]:
+    """``(experts (S, k) int64, values (S, k) Tensor)``: each row's k largest probabilities,
+    best first (equal values: lower index first), the values differentiable. The same as
+    ``tinydyn.autograd.topk`` on the last axis, with the selection in one Numba pass."""
+    experts = topk_rows(probs.data, k)
+    return experts, TakeAlong.apply(probs, index=experts, dim=1)
 
 
 def softplus(z: Tensor) -> Tensor:
@@ -216,9 +225,8 @@ class GShardRouter(_LinearRouter):
         self.check_input(x, token_ids)
         s, e = x.shape[0], self.n_experts
         probs = softmax(matmul(x, self.weight), dim=1)
-        top = topk(probs, 2, dim=1)
-        gates = top.values / t_sum(top.values, dim=1, keepdim=True)
-        experts = top.indices.data
+        experts, values = top_k(probs, 2)
+        gates = values / t_sum(values, dim=1, keepdim=True)
         keep = None
         if self.training and self.random_routing:
             u = self._rng.random(s)
@@ -259,17 +267,15 @@ class SwitchRouter(_LinearRouter):
             x = x * noise.astype(x.dtype)
         logits = matmul(x, self.weight)
         probs = softmax(logits, dim=1)
-        top = topk(probs, k, dim=1)
-        gates = top.values
+        experts, gates = top_k(probs, k)
         if self.normalize_gates and k > 1:
             gates = gates / t_sum(gates, dim=1, keepdim=True)
-        experts = top.indices.data
         balance = switch_balance_loss(probs, experts)
-        z_loss = router_z_loss(logits)
         aux = balance * self.aux_coef
-        if self.z_loss_coef > 0:
+        info = {"balance_loss": float(balance.data)}
+        if self.z_loss_coef > 0:  # (computed only when used: a logsumexp over (S, E))
+            z_loss = router_z_loss(logits)
             aux = aux + z_loss * self.z_loss_coef
+            info["z_loss"] = float(z_loss.data)
         return token_choice_routing(gates, experts, e, aux, probs.data.copy(),
-                                    self.batch_prioritized,
-                                    info={"balance_loss": float(balance.data),
-                                          "z_loss": float(z_loss.data)})
+                                    self.batch_prioritized, info=info)
