@@ -61,8 +61,8 @@ def test_linear_shape_errors(x_shape, w_shape, b_shape, message):
 
 
 def test_linear_rejects_mixed_dtypes():
-    with pytest.raises(TypeError, match="linear: weight must have the input's floating dtype float64, "
-                       "got float32"):
+    with pytest.raises(TypeError, match="linear: weight must have the input's floating dtype "
+                       "float64, got float32"):
         F.linear(td.zeros(2, 3, dtype=np.float64), td.zeros(4, 3))
 
 
