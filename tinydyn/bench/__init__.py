@@ -16,6 +16,7 @@ EXPERIMENTS = {
     "moe": "tinydyn.bench.moe",
     "moe_balanced": "tinydyn.bench.moe_balanced",
     "padnet": "tinydyn.bench.padnet",
+    "pruning": "tinydyn.bench.pruning",
 }
 
 

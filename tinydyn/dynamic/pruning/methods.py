@@ -124,14 +124,14 @@ class TranskimmerClassifier(PruningClassifier):
     1..L-1), Gumbel temperature ``tau``; a skimmed token's state is carried unchanged."""
 
     def __init__(self, vocab_size: int, num_classes: int, *, predictor_hidden: int = 16,
-                 tau: float = 1.0, **kwargs):
+                 tau: float = 1.0, keep_bias: float = 2.0, **kwargs):
         rng = get_rng(kwargs.pop("rng", None), "TranskimmerClassifier")
         super().__init__(vocab_size, num_classes, rng=rng, **kwargs)
         self.tau = check_float("TranskimmerClassifier", "tau", tau, low=0.0, low_open=True)
         dtype = self.embedding.weight.dtype
         self.predictor_hidden = predictor_hidden
-        self.predictors = ModuleList(SkimPredictor(self.d_model, predictor_hidden, rng=rng,
-                                                   dtype=dtype)
+        self.predictors = ModuleList(SkimPredictor(self.d_model, predictor_hidden, keep_bias,
+                                                   rng=rng, dtype=dtype)
                                      for _ in range(self.num_decisions))
 
     def hard_decisions(self) -> bool:

@@ -113,13 +113,13 @@ def _from_baseline(cls, baseline, seed, **options):
 
 def train_ltp(baseline, task, *, penalty: float = 0.1, soft_steps: int = 150,
               hard_steps: int = 100, batch: int = 32, lr: float = 1e-3,
-              threshold_lr: float = 1e-3, temperature: float = 2e-3, seed: int = 0,
-              log=None) -> LTPClassifier:
+              soft_lr: float | None = None, threshold_lr: float = 1e-3,
+              temperature: float = 2e-3, seed: int = 0, log=None) -> LTPClassifier:
     """LTP's two stages from a trained baseline; returns the model in eval mode."""
     model = _from_baseline(LTPClassifier, baseline, seed, temperature=temperature)
     rng = np.random.default_rng(4000 + seed)
     model.set_stage("soft")
-    groups = [{"params": _params(model, [model.thresholds]), "lr": lr},
+    groups = [{"params": _params(model, [model.thresholds]), "lr": soft_lr or lr},
               {"params": [model.thresholds], "lr": threshold_lr}]
     _loop(model, task, soft_steps, batch, groups, rng, penalty=penalty, log=log)
     model.set_stage("hard")
@@ -130,15 +130,19 @@ def train_ltp(baseline, task, *, penalty: float = 0.1, soft_steps: int = 150,
 
 
 def train_transkimmer(baseline, task, *, penalty: float = 0.1, steps: int = 250,
-                      batch: int = 32, lr: float = 1e-3, seed: int = 0,
-                      log=None) -> TranskimmerClassifier:
-    """Transkimmer from a trained baseline (predictors start by keeping every token)."""
+                      batch: int = 32, lr: float = 1e-3, predictor_lr: float = 1e-2,
+                      keep_bias: float = 2.0, seed: int = 0, log=None) -> TranskimmerClassifier:
+    """Transkimmer from a trained baseline (predictors start by keeping every token; like
+    LTP's thresholds they learn with their own, larger learning rate)."""
     import tinydyn
 
     tinydyn.manual_seed(5000 + seed)  # the Gumbel noise comes from the default generator
-    model = _from_baseline(TranskimmerClassifier, baseline, seed)
-    _loop(model, task, steps, batch, [{"params": _params(model), "lr": lr}],
-          np.random.default_rng(4000 + seed), penalty=penalty, log=log)
+    model = _from_baseline(TranskimmerClassifier, baseline, seed, keep_bias=keep_bias)
+    predictors = list(model.predictors.parameters())
+    groups = [{"params": _params(model, predictors), "lr": lr},
+              {"params": predictors, "lr": predictor_lr}]
+    _loop(model, task, steps, batch, groups, np.random.default_rng(4000 + seed),
+          penalty=penalty, log=log)
     return model
 
 
