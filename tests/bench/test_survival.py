@@ -79,3 +79,16 @@ def test_skimming_points_pin_the_decisions():
         # of a plain RNN, against the LSTM's four gates
         assert 1.4 < flop_speedup < 2.2 if p["method"] == "Skim-RNN" else flop_speedup > 10
         assert p["seconds"] > 0 and p["base_seconds"] > 0
+
+
+def test_dyconv_points_compare_one_layer_with_its_static_twin():
+    from tinydyn.bench.survival import dyconv
+
+    points = dyconv.measure(quick=True, log=lambda *a: None)
+    assert [(p["axis"], p["x"]) for p in points] == [("size", 8), ("size", 32), ("batch", 1),
+                                                    ("batch", 16)]
+    for p in points:
+        # DY-Conv costs a little more than the static conv, more so on small maps
+        assert 0.85 < p["base_flops"] / p["flops"] < 1.0
+    ratio = [p["base_flops"] / p["flops"] for p in points]
+    assert ratio[0] < ratio[1]  # 8x8 maps: the overhead is a larger share than on 32x32

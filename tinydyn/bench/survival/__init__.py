@@ -31,6 +31,7 @@ __all__ = ["FAMILIES", "TABLE", "add_ratios", "latency_check", "main", "run_surv
 # family -> module with measure(quick, seed, log) -> list of points
 FAMILIES = {
     "skimming": "tinydyn.bench.survival.skimming",
+    "dyconv": "tinydyn.bench.survival.dyconv",
 }
 TABLE = False  # no accuracy rows for `bench all`'s table: this suite has its own page
 PREDICTION_TARGET = 0.25  # the latency model's predicted speed-ups within 25% of the measured
