@@ -86,8 +86,8 @@ def format_markdown(result) -> str:
              f"## Quality on `regions` (8 Gaussian clusters, a linear rule each; seeds {seeds})",
              "", f"Residual MLP, d_model {m['d_model']}, expert width d_ff {m['d_ff']}, "
                  f"{m['experts']} experts; {steps} Adam steps of {m['batch']}, lr {m['lr']}. "
-                 "Test accuracy mean ± std over seeds; load CV and drops at evaluation on the "
-                 "test split (one group).", "",
+                 "Test accuracy mean ± std over seeds; dropped: share of the assignments the "
+                 "capacity removed in training (groups of one batch).", "",
              "| method | test accuracy % | params | FLOPs / input | load CV (train) | "
              "load CV (test) | experts used | dropped (train) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -139,16 +139,21 @@ def plot(result, path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, name in zip(axes[:2], ("Switch top-1", "Switch top-1, no balancing loss")):
+    names = [n for n in ("Switch top-1, no balancing loss", "Switch top-1",
+                         "Switch top-1, alpha = 0.3") if _row(result, n) is not None]
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(5 * len(names) + 6, 4))
+    for ax, name in zip(axes, names):
         r = _row(result, name)
         curve = np.array(r["load_curve_per_seed"][0])
         steps = np.linspace(0, 1, len(curve))
         for e in range(curve.shape[1]):
             ax.plot(steps, curve[:, e], lw=1)
-        ax.set(title=f"{name}: load per expert (seed {result['seeds'][0]})",
+        ax.axhline(1 / curve.shape[1], color="k", ls="--", lw=0.8)
+        label = name.replace("Switch top-1", "top-1") + ("" if "alpha" in name or "no" in name
+                                                          else ", alpha = 0.01")
+        ax.set(title=f"{label}: load per expert (seed {result['seeds'][0]})",
                xlabel="fraction of training", ylabel="share of tokens", ylim=(0, 1))
-    ax = axes[2]
+    ax = axes[-1]
     names = [r["method"] for r in result["methods"]]
     acc = [100 * mean_of(r["accuracy"]) for r in result["methods"]]
     err = [100 * r["accuracy"]["std"] if is_spread(r["accuracy"]) else 0
