@@ -40,7 +40,7 @@ def test_latency_check_predicts_exactly_when_time_follows_the_model():
     assert max(abs(q["error"]) for q in check["predictions"]) < 1e-9
 
 
-def test_latency_check_fits_on_batch_1_baselines_only():
+def test_latency_check_fits_on_the_size_sweep_only():
     points = _exact() + [_point("half", 128, 1.0, 0.1, 2e6, base_flops=4e6, batch=16,
                                 axis="batch")]
     check = survival.latency_check(points)
@@ -92,3 +92,14 @@ def test_dyconv_points_compare_one_layer_with_its_static_twin():
         assert 0.85 < p["base_flops"] / p["flops"] < 1.0
     ratio = [p["base_flops"] / p["flops"] for p in points]
     assert ratio[0] < ratio[1]  # 8x8 maps: the overhead is a larger share than on 32x32
+
+
+def test_moe_points_compare_with_the_dense_block_of_equal_parameters():
+    from tinydyn.bench.survival import moe
+
+    points = moe.measure(quick=True, log=lambda *a: None)
+    assert [(p["axis"], p["x"]) for p in points] == [("size", 32), ("size", 128),
+                                                    ("batch", 16), ("batch", 1024)]
+    for p in points:
+        # E/k = 4 minus the router and the combine
+        assert 3.3 < p["base_flops"] / p["flops"] < 4.0

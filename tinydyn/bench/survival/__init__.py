@@ -2,15 +2,16 @@
 
 Each family module ``tinydyn.bench.survival.<family>`` has ``measure(quick, seed, log)``, which
 returns *points*: one method against its family's static baseline, both timed in the same
-alternating warm blocks, at one model size (``axis = "size"``, batch 1) or one batch size
-(``axis = "batch"``), with decisions pinned so that every point does the same share of work.
+alternating warm blocks, at one model size (``axis = "size"``, at batch 1 unless the family
+says why not) or one batch size (``axis = "batch"``), with decisions pinned so that every
+point does the same share of work.
 A point holds ``family, method, axis, x_name, x, batch_size`` and, per input, the baseline's
 and the method's ``steps`` (sequential steps: RNN steps, layers run), ``flops`` and
 ``seconds``.
 
 Then, per family, the two-term latency model of :mod:`tinydyn.measure.latency` is fitted on the
-**baseline's** batch-1 measurements only and asked to predict the methods' batch-1 speed-ups,
-which it never saw.
+**baseline's** measurements of the size sweep only and asked to predict the methods' speed-ups
+there, which it never saw.
 
 Writes ``survival.md``, ``survival.json`` and ``survival_<family>.png``.
 """
@@ -32,6 +33,7 @@ __all__ = ["FAMILIES", "TABLE", "add_ratios", "latency_check", "main", "run_surv
 FAMILIES = {
     "skimming": "tinydyn.bench.survival.skimming",
     "dyconv": "tinydyn.bench.survival.dyconv",
+    "moe": "tinydyn.bench.survival.moe",
 }
 TABLE = False  # no accuracy rows for `bench all`'s table: this suite has its own page
 PREDICTION_TARGET = 0.25  # the latency model's predicted speed-ups within 25% of the measured
@@ -46,9 +48,10 @@ def add_ratios(point: dict) -> dict:
 
 
 def latency_check(points: list[dict]) -> dict:
-    """Fit the latency model on the baseline's batch-1 points of one family; predict the
-    methods' batch-1 speed-ups. Returns the coefficients and one prediction per method point."""
-    b1 = [p for p in points if p["batch_size"] == 1]
+    """Fit the latency model on the baseline's points of one family's size sweep (batch 1,
+    except where a family says otherwise); predict the methods' speed-ups on that sweep.
+    Returns the coefficients and one prediction per method point."""
+    b1 = [p for p in points if p["axis"] == "size"]
     base = {(p["x_name"], p["x"]): p for p in b1}  # one baseline measurement per size
     fit_on = list(base.values())
     model = fit_latency([p["base_steps"] for p in fit_on], [p["base_flops"] for p in fit_on],
@@ -82,7 +85,8 @@ def _figure(family: str, points: list[dict], out_dir: Path) -> Path:
         ax.set_ylabel("realisation (speed-up / FLOP speed-up)")
         if chosen:
             ax.set_xscale("log", base=2)
-            ax.set_xlabel(chosen[0]["x_name"] + (" (batch 1)" if axis == "size" else ""))
+            batch = chosen[0]["batch_size"] if axis == "size" else None
+            ax.set_xlabel(chosen[0]["x_name"] + ("" if batch is None else f" (batch {batch})"))
             ax.legend(fontsize=8)
     fig.suptitle(f"{family}: where the FLOP saving survives")
     path = out_dir / f"survival_{family}.png"
@@ -108,10 +112,10 @@ def format_markdown(result: dict) -> str:
                          f"{p['flop_speedup']:.2f}x | {p['speedup']:.2f}x | "
                          f"{p['realisation']:.2f} |")
         lat = info["latency"]
-        lines += ["", f"Latency model fitted on the baseline's {lat['fitted_on']} batch-1 "
-                  f"measurements: {1e6 * lat['per_step_s']:.3g} µs per step + "
+        lines += ["", f"Latency model fitted on the baseline's {lat['fitted_on']} measurements "
+                  f"of the size sweep: {1e6 * lat['per_step_s']:.3g} µs per step + "
                   f"{1e12 * lat['per_flop_s']:.3g} ps per FLOP. Predicted against measured "
-                  "batch-1 speed-ups of the methods (never fitted on):", "",
+                  "speed-ups of the methods on that sweep (never fitted on):", "",
                   "| method | value | FLOP speed-up | predicted | measured | error |",
                   "|---|---|---|---|---|---|"]
         for q in lat["predictions"]:
