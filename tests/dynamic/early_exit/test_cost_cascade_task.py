@@ -80,3 +80,35 @@ def test_easy_hard_task_is_seeded_and_labelled_by_noise():
     assert (noise[hard] > noise[~hard].max()).all() and 0 < hard.sum() < 50
     with pytest.raises(ValueError, match="easy_hard: max_noise"):
         load_task("easy_hard", min_noise=2.0, max_noise=1.0)
+
+
+def test_ranking_loss_gradient_and_training_separates_confidences():
+    from tinydyn.autograd.grad_check import grad_check
+    from tinydyn.dynamic.early_exit.cascade import difficulty_labels, train_cascade_small
+    from tinydyn.dynamic.early_exit.training import all_exit_outputs, train_multi_exit
+
+    rng = np.random.default_rng(0)
+    a = Tensor(rng.uniform(0, 1, 6), requires_grad=True)
+    b = Tensor(rng.uniform(0, 1, 6), requires_grad=True)
+    assert grad_check(lambda u, v: ranking_loss(u, v, 0.5), a, b)
+    task = load_task("easy_hard", seed=0, n_train=400, n_val=50, n_test=200, length=2,
+                     features=3)
+    plain = MultiExitMLP(6, 2, width=8, depth=1, rng=np.random.default_rng(1))
+    train_multi_exit(plain, task, "joint", steps=100, batch=32, lr=1e-2,
+                     rng=np.random.default_rng(2))
+    hard = difficulty_labels(plain, *task.train.fields)
+    assert 0 < hard.sum() < len(hard)
+    ranked = MultiExitMLP(6, 2, width=8, depth=1, rng=np.random.default_rng(1))
+    losses = train_cascade_small(ranked, task, hard, steps=100, batch=32, lr=1e-2,
+                                 rng=np.random.default_rng(2))
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+    def gap(model):  # mean top probability, easy minus hard, on the training instances
+        z = all_exit_outputs(model, task.train.fields[0])[0][-1]
+        p = np.exp(z - z.max(1, keepdims=True))
+        conf = p.max(1) / p.sum(1)
+        return conf[~hard].mean() - conf[hard].mean()
+    assert gap(ranked) > gap(plain)
+    with pytest.raises(ValueError, match="train_cascade_small: hard"):
+        train_cascade_small(ranked, task, np.zeros(400, bool), steps=1,
+                            rng=np.random.default_rng(0))

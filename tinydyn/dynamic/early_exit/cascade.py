@@ -15,7 +15,8 @@ from tinydyn._checks import fail
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.early_exit.policies import _check_threshold, stable_softmax
 
-__all__ = ["CascadeResult", "ranking_loss", "run_cascade"]
+__all__ = ["CascadeResult", "difficulty_labels", "ranking_loss", "run_cascade",
+           "train_cascade_small"]
 
 
 @dataclass
@@ -76,3 +77,52 @@ def ranking_loss(conf_easy: Tensor, conf_hard: Tensor, margin: float = 0.5) -> T
              f"{conf_easy.shape} and {conf_hard.shape}")
     return (Tensor(np.asarray(margin, dtype=conf_easy.dtype)) - (conf_easy - conf_hard)).relu() \
         .mean()
+
+
+def difficulty_labels(model, x, y) -> np.ndarray:
+    """CascadeBERT's per-instance difficulty: True where ``model``'s last exit is wrong."""
+    from tinydyn.dynamic.early_exit.training import all_exit_outputs
+
+    z, _ = all_exit_outputs(model, x)
+    return z[-1].argmax(1) != np.asarray(y)
+
+
+def train_cascade_small(model, task, hard, *, steps: int, batch: int = 64, lr: float = 3e-3,
+                        margin: float = 0.5, weight: float = 1.0, rng=None) -> list:
+    """Train the cascade's small model with cross-entropy plus CascadeBERT's difficulty-aware
+    ranking loss: each step pairs ``batch`` easy instances with hard ones drawn with
+    replacement and asks conf_easy >= conf_hard + margin (conf = the last exit's top
+    probability). ``hard`` (N_train,) bool, e.g. :func:`difficulty_labels` of a plainly
+    trained small model. Returns the losses."""
+    from tinydyn._checks import check_int
+    from tinydyn.autograd.ops_nn import cross_entropy, softmax
+    from tinydyn.optim.adam import Adam
+
+    fn = "train_cascade_small"
+    steps = check_int(fn, "steps", steps, min_value=1)
+    if not isinstance(rng, np.random.Generator):
+        fail(fn, f"rng must be a numpy.random.Generator, got {type(rng).__name__}", TypeError)
+    x_all, y_all = task.train.fields[0], task.train.fields[1]
+    hard = np.asarray(hard, bool)
+    if hard.shape != (len(y_all),) or hard.all() or not hard.any():
+        fail(fn, f"hard must be a (N_train,) bool array with both easy and hard instances, "
+             f"got shape {hard.shape} with {int(hard.sum())} hard")
+    easy_idx, hard_idx = np.flatnonzero(~hard), np.flatnonzero(hard)
+    opt = Adam(model.parameters(), lr=lr)
+    losses = []
+    model.train()
+    for _ in range(steps):
+        e = rng.choice(easy_idx, size=batch)
+        h = rng.choice(hard_idx, size=batch)  # with replacement, as in the paper's code
+        idx = np.concatenate([e, h])
+        z = model(x_all[idx])[-1]
+        conf = softmax(z, dim=1).max(1)
+        loss = cross_entropy(z, y_all[idx]) + ranking_loss(conf[:batch], conf[batch:],
+                                                           margin) * float(weight)
+        for p in model.parameters():
+            p.grad = None
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.data))
+    model.eval()
+    return losses
