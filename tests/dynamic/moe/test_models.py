@@ -92,3 +92,28 @@ def test_short_training_learns_and_records_load():
     assert res["test_accuracy"] > 0.4          # chance is 0.25
     summary = routing_summary(model, task.test.fields[0], task.test.region)
     assert summary["counts"].sum() == 200 and summary["dropped_fraction"] == 0.0
+
+
+def test_encoder_takes_a_router_factory_and_passes_token_ids():
+    from tinydyn.dynamic.moe import Router, Routing
+
+    class ById(Router):
+        """Token id modulo E, gate 1 (a hash router in miniature)."""
+
+        fn = "ById"
+
+        def forward(self, x, token_ids=None):
+            self.check_input(x, token_ids)
+            s = x.shape[0]
+            return Routing(np.arange(s), token_ids % self.n_experts,
+                           Tensor(np.ones(s, dtype=x.dtype)), None, s, self.n_experts)
+
+    model = MoETransformerEncoder(2, 8, 2, 8, 3, router=lambda d, e, rng: ById(d, e),
+                                  moe_layers=(0,), rng=np.random.default_rng(0))
+    ids = np.array([[4, 1, 2], [0, 5, 3]])
+    x = Tensor(np.random.default_rng(2).standard_normal((2, 3, 8)).astype(np.float32))
+    model(x, token_ids=ids)
+    (routing,) = model.routings()
+    np.testing.assert_array_equal(routing.expert, ids.reshape(-1) % 3)
+    with pytest.raises(TypeError, match="make_router: the router factory must return a Router"):
+        MoETransformerEncoder(2, 8, 2, 8, 3, router=lambda d, e, rng: None)
