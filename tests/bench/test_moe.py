@@ -56,6 +56,10 @@ def test_table_rows_one_row_per_method_with_the_small_dense_mlp_as_baseline(tiny
         assert row["accuracy"] == source["accuracy"]["mean"]
         assert row["accuracy_std"] == source["accuracy"]["std"]
         assert row["baseline"] == (row["method"] == "dense, d_ff hidden")
+        times = saved["network_timing"]
+        base = times["dense, d_ff hidden"]
+        assert row["speedup_batch1"] == base["t_batch1_s"] / times[row["method"]]["t_batch1_s"]
+        assert row["batch_size"] == moe.TIMING_BATCH and row["t_batched_s"] > 0
     knobs = {r["method"]: r["knob"] for r in rows}
     assert knobs["Switch top-1, CF 1.25"] == "capacity_factor = 1.25"
     assert knobs["Switch top-1"] is None

@@ -7,6 +7,8 @@
   layer's time minus theirs is its overhead: routing, gather, scatter, bookkeeping); PyTorch
   running the same MoE the usual way (a loop over experts with index_select and index_add).
   The slot form with capacity factor 1.25 is timed alongside (no target).
+* Inference time per input of the trained networks (first seed), at batch 1 and in batches
+  of 256, for the cross-method table.
 * Quality on the ``regions`` task (spec A.9) over seeds: dense residual MLPs with d_ff and
   2·d_ff hidden units (the active FLOPs of top-1 and top-2) against Switch top-1 (with and
   without its balancing loss), top-2 (Switch-style), GShard top-2 and noisy top-2 (Shazeer);
@@ -37,6 +39,7 @@ from tinydyn.dynamic.moe.models import DenseClassifier, MoEClassifier
 from tinydyn.dynamic.moe.routers import SwitchRouter
 from tinydyn.dynamic.moe.training import routing_summary, train_classifier
 from tinydyn.measure.flops import count_flops
+from tinydyn.measure.timing import time_fns
 from tinydyn.nn import functional as F
 from tinydyn.nn.layers import Linear
 
@@ -69,6 +72,7 @@ QUICK_METHODS = ("dense, d_ff hidden", "dense, 2 d_ff hidden", "Switch top-1",
                  "Switch top-1, no balancing loss", "top-2 (Switch-style)", "Switch top-1, CF 0.5",
                  "Switch top-1, CF 1.25")
 BASELINE = "dense, d_ff hidden"
+TIMING_BATCH = 256
 
 
 # ---- quality ---------------------------------------------------------------------------------
@@ -86,8 +90,10 @@ def _build(name, task, seed):
                          rng=rng)
 
 
-def _one_method(name, task, seed, steps) -> dict:
+def _one_method(name, task, seed, steps, keep=None) -> dict:
     model = _build(name, task, seed)
+    if keep is not None:
+        keep[name] = model
     start = time.perf_counter()
     out = train_classifier(model, task, steps=steps, batch=MODEL["batch"], lr=MODEL["lr"],
                            rng=np.random.default_rng(2000 + seed))
@@ -119,19 +125,44 @@ def _downsample(load: np.ndarray, points: int = 50) -> np.ndarray:
     return np.stack([c.mean(axis=0) for c in chunks])
 
 
-def _one_seed(seed, quick, log) -> list:
+def _one_seed(seed, quick, log, keep=None) -> list:
     from tinydyn.data.tasks import load_task
 
     task = load_task("regions", seed=seed)
     steps = MODEL["quick_steps" if quick else "steps"]
     rows = []
     for name in (QUICK_METHODS if quick else METHODS):
-        row = _one_method(name, task, seed, steps)
+        row = _one_method(name, task, seed, steps, keep)
         rows.append(row)
         if log:
             log(f"  seed {seed} {name:<42} test {row['accuracy']:.3f} "
                 f"({row['train_s']:.1f} s)")
     return rows
+
+
+def network_timing(models: dict, seed: int, repeats: int = 9) -> dict:
+    """Inference time per input of each trained network (eval mode, no graph), at batch 1 and
+    in batches of ``TIMING_BATCH`` test points, all candidates in alternating warm blocks."""
+    from tinydyn.autograd.function import no_grad
+    from tinydyn.data.tasks import load_task
+
+    x = load_task("regions", seed=seed).test.fields[0]
+
+    def infer(model, batch):
+        inputs = Tensor(x[:batch])
+
+        def run():
+            with no_grad():
+                model(inputs)
+        return run
+
+    for model in models.values():
+        model.eval()
+    one = time_fns({name: infer(m, 1) for name, m in models.items()}, repeats=repeats)
+    many = time_fns({name: infer(m, TIMING_BATCH) for name, m in models.items()},
+                    repeats=repeats)
+    return {name: {"t_batch1_s": one[name].median,
+                   "t_batched_s": many[name].median / TIMING_BATCH} for name in models}
 
 
 # ---- layer timing ----------------------------------------------------------------------------
@@ -241,8 +272,13 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
     """Train, count and time; write ``moe.md``, ``moe.json``, ``moe.png``; return the result."""
     seeds = (1 if quick else 3) if seeds is None else seeds
     seed_list = list(range(seed, seed + seeds))
-    runs = run_seeds(lambda s: _one_seed(s, quick, log), seed_list, log=log)
+    models = {}  # the first seed's trained models, timed below
+    runs = run_seeds(lambda s: _one_seed(s, quick, log, models if s == seed else None),
+                     seed_list, log=log)
     methods = aggregate_rows(runs)
+    if log:
+        log("timing the trained networks ...")
+    network = network_timing(models, seed, repeats=5 if quick else 9)
     if log:
         log("timing the layer ...")
     timing_rows = run_workloads([layer_workload()], repeats=5 if quick else repeats,
@@ -252,7 +288,8 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
     result = {"machine": machine_line(), "seeds": seed_list, "quick": quick, "model": MODEL,
               "layer": {**LAYER, "cost": moe_layer_cost(layer, s),
                         "dense_cost": dense_ffn_cost(d, k * f, s)},
-              "methods": methods, "targets": TARGETS,
+              "methods": methods, "targets": TARGETS, "network_timing": network,
+              "timing_batch": TIMING_BATCH,
               "timing": [_timing_record(r) for r in timing_rows]}
     result["verdicts"] = verdicts(result)
     out_dir = Path(out_dir)

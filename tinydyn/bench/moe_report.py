@@ -3,7 +3,7 @@ the cross-method table (:mod:`tinydyn.bench.rows`)."""
 
 from __future__ import annotations
 
-from tinydyn.bench.rows import make_row
+from tinydyn.bench.rows import make_row, realisation
 from tinydyn.bench.seeds import format_spread, is_spread, mean_of
 
 __all__ = ["format_markdown", "plot", "table_rows", "verdicts"]
@@ -89,8 +89,9 @@ def format_markdown(result) -> str:
                  "Test accuracy mean ± std over seeds; dropped: share of the assignments the "
                  "capacity removed in training (groups of one batch).", "",
              "| method | test accuracy % | params | FLOPs / input | load CV (train) | "
-             "load CV (test) | experts used | dropped (train) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "load CV (test) | experts used | dropped (train) | µs / input, batch 1 | "
+             f"µs / input, batch {result.get('timing_batch')} |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["methods"]:
         cv = format_spread(r["load_cv"], 1, 3) if r.get("load_cv") is not None else "-"
         train_cv = (format_spread(r["train_load_cv"], 1, 3)
@@ -100,7 +101,8 @@ def format_markdown(result) -> str:
         lines.append(f"| {r['method']} | {format_spread(r['accuracy'], 100)} | "
                      f"{int(mean_of(r['params']))} | {mean_of(r['flops']):,.0f} | {train_cv} | "
                      f"{cv} | "
-                     f"{used} | {drop} |")
+                     f"{used} | {drop} | {_us(result, r['method'], 't_batch1_s')} | "
+                     f"{_us(result, r['method'], 't_batched_s')} |")
     c = result["layer"]["cost"]
     lines += ["", f"## The timed layer ({result['layer']['tokens']} tokens): cost (FLOPs)", "",
               "| router | experts | combine | MoE total | dense FFN (k·d_ff) |",
@@ -128,6 +130,11 @@ def format_markdown(result) -> str:
               "the 1000 test points, which carries a sampling CV of about 0.08 even under "
               "perfect routing (8 equally likely regions)."]
     return "\n".join(lines) + "\n"
+
+
+def _us(result, method, key):
+    value = result.get("network_timing", {}).get(method, {}).get(key)
+    return f"{1e6 * value:.1f}" if value else "-"
 
 
 def plot(result, path) -> None:
@@ -173,9 +180,12 @@ def plot(result, path) -> None:
 
 def table_rows(result: dict) -> list[dict]:
     """One row per trained method on ``regions``; the dense MLP with d_ff hidden units (the
-    active FLOPs of top-1) is the baseline. No network timings (the layer is timed instead)."""
+    active FLOPs of top-1) is the baseline. Times are the trained networks' inference per
+    input (first seed), at batch 1 and in batches of ``timing_batch``."""
     n = len(result["seeds"])
     base_flops = mean_of(_row(result, BASELINE)["flops"])
+    times = result.get("network_timing", {})
+    base_t = times.get(BASELINE, {})
     rows = []
     for r in result["methods"]:
         flops = mean_of(r["flops"])
@@ -185,10 +195,24 @@ def table_rows(result: dict) -> list[dict]:
                 knob = f"capacity_factor = {cf}"
         if "alpha = " in r["method"]:
             knob = f"aux_coef = {r['method'].split('= ')[-1]}"
+        t = times.get(r["method"], {})
+        speedup1 = _ratio(base_t.get("t_batch1_s"), t.get("t_batch1_s"))
+        flop_speedup = base_flops / flops
         rows.append(make_row(
             family="moe", method=r["method"], task="regions", knob=knob,
             accuracy=mean_of(r["accuracy"]),
             accuracy_std=r["accuracy"]["std"] if n > 1 and is_spread(r["accuracy"]) else None,
             n_seeds=n, flops=flops, params=int(mean_of(r["params"])),
-            flop_speedup=base_flops / flops, baseline=r["method"] == BASELINE))
+            t_batch1_s=t.get("t_batch1_s"), t_batched_s=t.get("t_batched_s"),
+            batch_size=result.get("timing_batch") if t.get("t_batched_s") else None,
+            speedup_batch1=speedup1,
+            speedup_batched=_ratio(base_t.get("t_batched_s"), t.get("t_batched_s")),
+            flop_speedup=flop_speedup, realisation=realisation(speedup1, flop_speedup),
+            baseline=r["method"] == BASELINE))
     return rows
+
+
+def _ratio(base, this):
+    if base is None or this is None or not this > 0:
+        return None
+    return float(base) / float(this)
