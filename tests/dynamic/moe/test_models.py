@@ -117,3 +117,15 @@ def test_encoder_takes_a_router_factory_and_passes_token_ids():
     np.testing.assert_array_equal(routing.expert, ids.reshape(-1) % 3)
     with pytest.raises(TypeError, match="make_router: the router factory must return a Router"):
         MoETransformerEncoder(2, 8, 2, 8, 3, router=lambda d, e, rng: None)
+
+
+def test_cost_model_takes_the_routers_own_flops():
+    from tinydyn.dynamic.moe import GShardRouter, NoisyTopKRouter
+
+    switch = SwitchRouter(16, 4)
+    assert switch.flops(10) == 2 * 10 * 16 * 4 + 5 * 10 * 4
+    assert GShardRouter(16, 4).flops(10) == switch.flops(10) + 40
+    assert NoisyTopKRouter(16, 4, k=2).flops(10) == 2 * 10 * 16 * 4 + 5 * 10 * 2
+    layer = MoELayer(switch, 16, 8, 4)
+    layer.router.flops = lambda n: 0          # a router that costs nothing (a hash)
+    assert moe_layer_cost(layer, 10)["router"] == 0

@@ -2,7 +2,8 @@
 
 For S tokens, width d, experts of width F, E experts, k choices per token::
 
-    router    2*S*d*E + 5*S*E           logits x @ W_r, then the softmax (5 per element)
+    router    router.flops(S)           a linear router: 2*S*d*E for the logits x @ W_r and
+                                        5*S*E for the softmax; a hash router 0
     experts   R * row                   row = 2dF + F (bias) + a*F (activation) + 2Fd + d
               dropless: R = N, the assignments actually made (k*S when nothing drops)
               slots:    R = E*C per group (every slot computed, filled or not)
@@ -45,7 +46,7 @@ def moe_layer_cost(layer: MoELayer, n_tokens: int, n_assignments: int | None = N
              "give it a capacity_factor")
     else:
         rows = n
-    parts = {"router": 2 * s * d * e + 5 * s * e, "experts": rows * row, "combine": 2 * n * d}
+    parts = {"router": layer.router.flops(s), "experts": rows * row, "combine": 2 * n * d}
     parts["total"] = sum(parts.values())
     parts["per_token"] = parts["total"] / s
     return parts

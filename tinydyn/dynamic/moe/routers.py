@@ -162,6 +162,11 @@ class NoisyTopKRouter(_LinearRouter):
                                          low_open=True)
         self.noise_weight = Parameter(np.zeros((d_model, n_experts), dtype=dtype))
 
+    def flops(self, n_tokens: int) -> int:
+        """At inference (no noise): the logits (2 S d E), a softmax over the top k (5 S k)."""
+        s = check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 2 * s * self.d_model * self.n_experts + 5 * s * self.k
+
     def forward(self, x: Tensor, token_ids=None) -> Routing:
         self.check_input(x, token_ids)
         s, e, k = x.shape[0], self.n_experts, self.k
@@ -220,6 +225,10 @@ class GShardRouter(_LinearRouter):
         self.random_routing = bool(random_routing)
         self.second_threshold = check_float(self.fn, "second_threshold", second_threshold,
                                             low=0.0, low_open=True)
+
+    def flops(self, n_tokens: int) -> int:
+        """The logits, the softmax, and renormalising the two gates (a sum and a division)."""
+        return super().flops(n_tokens) + 4 * n_tokens
 
     def forward(self, x: Tensor, token_ids=None) -> Routing:
         self.check_input(x, token_ids)

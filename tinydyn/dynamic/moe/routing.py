@@ -310,5 +310,12 @@ class Router(Module):
             if token_ids.shape != (x.shape[0],):
                 fail(fn, f"token_ids must have shape ({x.shape[0]},), got {token_ids.shape}")
 
+    def flops(self, n_tokens: int) -> int:
+        """FLOPs of routing S tokens at inference, as the FLOP counter charges them. This
+        default is a linear router: the logits (2 S d E) and a softmax over E (5 per
+        element); routers that do otherwise override it (a hash router costs 0)."""
+        s = check_int(self.fn, "n_tokens", n_tokens, min_value=0)
+        return 2 * s * self.d_model * self.n_experts + 5 * s * self.n_experts
+
     def forward(self, x: Tensor, token_ids: np.ndarray | None = None) -> Routing:
         raise NotImplementedError
