@@ -14,13 +14,15 @@ from tinydyn.dynamic.pruning.methods import (
     PowerBertClassifier,
     SkimPredictor,
     TranskimmerClassifier,
+    ltp_hard_keep,
+    ltp_soft_mask,
 )
-from tinydyn.dynamic.pruning.inference import COMPACTIONS, HardResult, hard_forward
+from tinydyn.dynamic.pruning.inference import COMPACTIONS, HardResult, compact_rows, hard_forward
 from tinydyn.dynamic.pruning.cost import decision_flops, full_cost, pruning_cost
 
 __all__ = [
     "COMPACTIONS", "EncoderClassifier", "HardResult", "LTPClassifier", "PowerBertClassifier",
     "PruningClassifier", "PruningOutput", "SkimPredictor", "TranskimmerClassifier",
-    "check_batch", "decision_flops", "encoder_layer", "full_cost", "hard_forward",
-    "ltp_scores", "pad_tokens", "pruning_cost", "with_cls",
+    "check_batch", "compact_rows", "decision_flops", "encoder_layer", "full_cost", "hard_forward",
+    "ltp_hard_keep", "ltp_scores", "ltp_soft_mask", "pad_tokens", "pruning_cost", "with_cls",
 ]

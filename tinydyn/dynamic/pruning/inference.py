@@ -29,7 +29,7 @@ from tinydyn.autograd.ops_index import take_along_dim
 from tinydyn.dynamic.pruning.common import encoder_layer
 from tinydyn.dynamic.pruning.models import PruningClassifier
 
-__all__ = ["COMPACTIONS", "HardResult", "hard_forward"]
+__all__ = ["COMPACTIONS", "HardResult", "compact_rows", "hard_forward"]
 
 COMPACTIONS = ("repack", "loop", "masked")
 
@@ -44,6 +44,15 @@ class HardResult:
     positions: list
     counts: np.ndarray
     hidden: np.ndarray
+
+
+def compact_rows(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repack plan for a padded batch: keep (B, n) bool -> ``(rows (B, w), valid (B, w))``
+    with w the longest kept count: row b lists its kept rows first, in order (a stable sort
+    of "not kept"), then not-kept rows as filler, which ``valid`` marks False."""
+    width = max(1, int(keep.sum(axis=1).max()))
+    rows = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+    return rows, np.take_along_axis(keep, rows, axis=1)
 
 
 def _check_model(fn: str, model) -> None:
@@ -98,12 +107,9 @@ def _run(model, tokens, lengths, remove: bool) -> HardResult:
             if leaving.any():  # a pruned token's output is its state when it left
                 hidden[np.nonzero(leaving)[0], positions[leaving]] = x.data[leaving]
             if remove:
-                width = int(keep.sum(axis=1).max())
-                # kept rows first, in their order (a stable sort of "not kept")
-                order = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+                order, valid = compact_rows(keep)
                 x = take_along_dim(x, order[:, :, None], dim=1)
                 positions = positions[rows, order]
-                valid = keep[rows, order]
             else:
                 valid = keep
         kept_positions.append([positions[b][valid[b]] for b in range(B)])

@@ -29,7 +29,8 @@ from tinydyn.nn import functional as F
 from tinydyn.nn.layers import LayerNorm, Linear
 from tinydyn.nn.module import Module, ModuleList, Parameter
 
-__all__ = ["LTPClassifier", "PowerBertClassifier", "SkimPredictor", "TranskimmerClassifier"]
+__all__ = ["LTPClassifier", "PowerBertClassifier", "SkimPredictor", "TranskimmerClassifier",
+           "ltp_hard_keep", "ltp_soft_mask"]
 
 
 def _force(m: np.ndarray, prunable: np.ndarray) -> np.ndarray:
@@ -39,6 +40,19 @@ def _force(m: np.ndarray, prunable: np.ndarray) -> np.ndarray:
 
 def _const(m: np.ndarray, dtype) -> Tensor:
     return Tensor(m.astype(dtype, copy=False))
+
+
+def ltp_soft_mask(scores: Tensor, threshold, temperature: float, prunable: np.ndarray) -> Tensor:
+    """LTP's training mask M = sigmoid((s - theta) / T) (B, T), exactly 1 where ``prunable``
+    is False ([CLS], padding, tokens already out)."""
+    m = F.sigmoid((scores - threshold) / temperature)
+    return m * Tensor(prunable.astype(m.dtype)) + Tensor((~prunable).astype(m.dtype))
+
+
+def ltp_hard_keep(scores: np.ndarray, threshold: float, prunable: np.ndarray) -> np.ndarray:
+    """LTP's inference decision (B, T) bool: keep where s >= theta, and every token that is
+    not ``prunable`` ([CLS], padding: those are never counted as pruned)."""
+    return np.where(prunable, np.asarray(scores) >= threshold, True)
 
 
 class LTPClassifier(PruningClassifier):
@@ -84,10 +98,9 @@ class LTPClassifier(PruningClassifier):
         s = ltp_scores(probs, weight)
         if self.hard_decisions():
             add_flops(s.data.size, "LTP threshold")
-            return _const(_force(s.data >= self.thresholds.data[d], prunable), probs.dtype)
-        m = F.sigmoid((s - self.thresholds[d]) / self.temperature)
-        free = Tensor((~prunable).astype(m.dtype))
-        return m * Tensor(prunable.astype(m.dtype)) + free
+            keep = ltp_hard_keep(s.data, self.thresholds.data[d], prunable)
+            return _const(keep, probs.dtype)
+        return ltp_soft_mask(s, self.thresholds[d], self.temperature, prunable)
 
     def gate_before(self, x, m):
         # LTP multiplies the layer's output by the mask (a pruned token's state goes to 0)
