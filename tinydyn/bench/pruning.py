@@ -21,6 +21,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from tinydyn.autograd.function import no_grad
 from tinydyn.bench.harness import machine_line
 from tinydyn.bench.pruning_report import format_markdown, plots, table_rows, verdicts
@@ -40,13 +42,13 @@ __all__ = ["RECIPE", "SWEEPS", "main", "run_pruning", "table_rows"]
 
 # method -> (knob, full sweep, quick sweep); the middle value also times every compaction
 SWEEPS = {
-    "LTP": ("lambda", (0.02, 0.05, 0.15), (0.05,)),
-    "Transkimmer": ("lambda", (0.25, 0.5, 1.0), (0.5,)),
-    "PoWER-BERT": ("keep ratio", (0.1, 0.03, 0.015), (0.03,)),
+    "LTP": ("lambda", (0.02, 0.05, 0.1), (0.05,)),
+    "Transkimmer": ("lambda", (0.5, 1.0, 2.0), (1.0,)),
+    "PoWER-BERT": ("keep ratio", (0.3, 0.15, 0.05), (0.15,)),
 }
-RECIPE = {"batch": 16, "baseline_steps": 400, "ltp_soft": 100, "ltp_hard": 100,
-          "transkimmer": 150, "power_bert": 100, "quick_factor": 0.5,
-          "train_len": (64, 128), "eval_len": (128, 256), "n_eval": 500, "n_timed_b1": 8,
+RECIPE = {"batch": 16, "baseline_steps": 500, "ltp_soft": 150, "ltp_hard": 100,
+          "transkimmer": 200, "power_bert": 100, "quick_factor": 0.5,
+          "train_len": (64, 128), "eval_len": (64, 128), "n_eval": 500, "n_timed_b1": 8,
           "batch_timed": 32, "scaling_lengths": (64, 128, 256, 512), "n_scaling": 4}
 
 
@@ -58,10 +60,12 @@ def _train(method, value, baseline, task, seed, quick):
     batch = RECIPE["batch"]
     if method == "LTP":
         return train_ltp(baseline, task, penalty=value, soft_steps=_steps("ltp_soft", quick),
-                         hard_steps=_steps("ltp_hard", quick), batch=batch, seed=seed)
+                         hard_steps=_steps("ltp_hard", quick), batch=batch, seed=seed,
+                         soft_lr=3e-3)
     if method == "Transkimmer":
         return train_transkimmer(baseline, task, penalty=value, batch=batch, seed=seed,
-                                 steps=_steps("transkimmer", quick))
+                                 steps=_steps("transkimmer", quick), keep_bias=1.0,
+                                 predictor_lr=3e-3)
     ratios = [value] * (baseline.num_layers - 1)
     return train_power_bert(baseline, task, keep_ratios=ratios, batch=batch, seed=seed,
                             steps=_steps("power_bert", quick))
@@ -119,9 +123,32 @@ def _time_pair(baseline, model, b1_seqs, batch_seqs, repeats, all_compactions):
     return out
 
 
+def _layer_times(baseline, length, repeats) -> dict:
+    """One encoder layer at batch 1 on 2 tokens and on ``length`` + 1: the fixed cost every
+    layer pays whatever the tokens (op dispatch, small GEMMs) against the full layer."""
+    from tinydyn.autograd.tensor import Tensor
+    from tinydyn.dynamic.pruning import encoder_layer
+
+    layer = baseline.encoder.layers[1]
+    rng = np.random.default_rng(0)
+    fns = {}
+    for n in (2, length + 1):
+        x = Tensor(rng.standard_normal((1, n, baseline.d_model)).astype(np.float32))
+        pad = np.zeros((1, n), bool)
+
+        def run(x=x, pad=pad):
+            with no_grad():
+                encoder_layer(layer, x, pad)
+        fns[n] = run
+    t = time_fns({str(n): f for n, f in fns.items()}, repeats=repeats, warmup=1,
+                 block=max(1, repeats // 2))
+    return {"layer_t_2": t["2"].median, "layer_t_full": t[str(length + 1)].median}
+
+
 def _scaling(baseline, models, seed, repeats, log) -> list:
     rows = []
     for length in RECIPE["scaling_lengths"]:
+        layer = _layer_times(baseline, length, repeats)
         task = load_pruning_task(seed=10_000 + seed, min_len=length, max_len=length,
                                  n_train=1, n_val=0, n_test=RECIPE["n_scaling"])
         seqs = list(task.test.fields[0])
@@ -132,7 +159,7 @@ def _scaling(baseline, models, seed, repeats, log) -> list:
             speedup = t["base"].median / t["pruned"].median
             flop = _flop_ratio(baseline, model, seqs)
             rows.append({"method": method, "length": length, "speedup_b1": speedup,
-                         "flop_speedup": flop, "realisation": speedup / flop})
+                         "flop_speedup": flop, "realisation": speedup / flop, **layer})
             if log:
                 log(f"  scaling T={length} {method}: speed-up {speedup:.2f}x, FLOPs "
                     f"{flop:.2f}x")
