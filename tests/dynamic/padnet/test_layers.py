@@ -144,6 +144,10 @@ def test_lambda_d_is_logged_at_training_forwards_only():
     pad(x)
     pad.eval()
     pad(x)
+    pad.train()
+    pad.start_scoring()       # IMP scoring in train mode is not a training step
+    pad(x)
+    pad.stop_scoring()
     assert pad.lambda_history == [1.0, 1.0]
 
 

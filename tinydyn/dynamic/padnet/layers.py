@@ -126,8 +126,8 @@ class PadMixin:
         return float(lam_d.data[0]), float(lam_s.data[0])
 
     def log_lambda(self, lam_d: Tensor) -> None:
-        """Record lambda_d at a training forward (not while scoring or evaluating)."""
-        if self.training and is_grad_enabled():
+        """Record lambda_d at a training forward (not while IMP scores, not in evaluation)."""
+        if self.training and is_grad_enabled() and self._relaxed is None:
             self.lambda_history.append(float(lam_d.data[0]))
 
     def mask_tensor(self, shape=None) -> Tensor:
