@@ -153,7 +153,11 @@ def format_markdown(result) -> str:
     lines += ["", "Stored parameters of a PAD row are those of the post-processed model (the "
               "kernel values left, the routing/attention, BatchNorm, embedding and head; the "
               "index of the dynamic positions is stored apart, as integers). FLOPs: 2 per "
-              "multiply-add, counted by tinydyn.measure.FlopCounter in eval mode. Times: the "
+              "multiply-add, counted by tinydyn.measure.FlopCounter in eval mode; a "
+              "post-processed PAD MoE still runs each expert's matmul on its dense weight "
+              "(zeros at static positions) and adds the static path, one dense matmul per "
+              "token and layer, so it costs more FLOPs than the fully dynamic MoE whatever "
+              "kappa. Times: the "
               "first seed's models, forward only, medians of alternating warm blocks, on a "
               "machine shared with other jobs.", "",
               "![accuracy against stored parameters and FLOPs, lambda_d](padnet.png)"]
