@@ -103,3 +103,17 @@ def test_moe_points_compare_with_the_dense_block_of_equal_parameters():
     for p in points:
         # E/k = 4 minus the router and the combine
         assert 3.3 < p["base_flops"] / p["flops"] < 4.0
+
+
+def test_pruning_points_keep_the_pinned_budget(monkeypatch):
+    from tinydyn.bench.survival import pruning
+
+    monkeypatch.setattr(pruning, "QUICK_LENGTHS", (20, 40))
+    monkeypatch.setattr(pruning, "QUICK_BATCHES", (1, 3))
+    monkeypatch.setattr(pruning, "AT_LENGTH", 20)
+    points = pruning.measure(quick=True, log=lambda *a: None)
+    assert [(p["axis"], p["x"]) for p in points] == [("size", 20), ("size", 40), ("batch", 1),
+                                                    ("batch", 3)]
+    for p in points:
+        # 4 layers on 100%, 50%, 30% and 20% of the tokens: about 2x fewer FLOPs
+        assert 1.6 < p["base_flops"] / p["flops"] < 2.6

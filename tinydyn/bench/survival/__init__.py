@@ -34,6 +34,7 @@ FAMILIES = {
     "skimming": "tinydyn.bench.survival.skimming",
     "dyconv": "tinydyn.bench.survival.dyconv",
     "moe": "tinydyn.bench.survival.moe",
+    "pruning": "tinydyn.bench.survival.pruning",
 }
 TABLE = False  # no accuracy rows for `bench all`'s table: this suite has its own page
 PREDICTION_TARGET = 0.25  # the latency model's predicted speed-ups within 25% of the measured
