@@ -208,6 +208,8 @@ def _static_batched(runner, x, batch):
 
 
 def _fused(runner, x, policy):
+    if runner.mix is not None:
+        raise ValueError("_fused: the compiled batch-1 loop has no Right Tool layer mixing")
     thr, temps, w, b = (0.0, np.ones(runner.num_layers), np.zeros(1), 0.0) if policy is None \
         else policy.params(runner.num_layers)
     code = NEVER if policy is None else policy.code

@@ -145,3 +145,25 @@ def test_engines_reject_bad_input(mlp64, stack):
         embed = layer = head = None
     with pytest.raises(ValueError, match="no exit heads"):
         run_batch1(NoHeads(), EntropyPolicy(0.1), x)
+
+
+def test_right_tool_mixing_model_runs_in_every_engine():
+    from tinydyn.dynamic.early_exit import MultiExitMLP
+    from tinydyn.dynamic.early_exit.cost import exit_flops, head_flops, layer_flops
+
+    rng = np.random.default_rng(4)
+    model = MultiExitMLP(12, 3, width=8, depth=4, mix_layers=True, rng=rng, dtype=np.float64)
+    x = 3 * rng.standard_normal((30, 12))
+    logits = np.stack([z.data for z in model(x)])
+    feats = np.stack([h.data for h in model.hidden(x)])
+    for policy in (EntropyPolicy(0.9), PatiencePolicy(1), LearnedPolicy.from_model(model, 0.5)):
+        exits, preds = exit_decisions(logits, policy, feats)
+        for name in ENGINES:
+            res = run_engine(name, model, policy, x, batch_size=7)
+            np.testing.assert_array_equal(res.exit_layers, exits, err_msg=name)
+            np.testing.assert_allclose(res.logits, logits[exits - 1, np.arange(30)],
+                                       rtol=1e-10, atol=1e-12)
+    # exit i mixes i + 1 states of width 8: 2 (i + 1) 8 FLOPs on top of a plain exit
+    plain = layer_flops(model) + head_flops(model)
+    f = exit_flops(model, np.array([1, 2]))
+    assert f[1] - f[0] == plain + 2 * 3 * 8

@@ -131,3 +131,17 @@ def test_training_rejects_bad_input(task):
         train_multi_exit(_model(), task, "joint", steps=4, rng=0)
     with pytest.raises(ValueError, match="fit_temperature"):
         fit_temperature(np.zeros((3, 2)), np.zeros(4, int))
+
+
+def test_right_tool_mixing_weights_get_gradient_and_train():  # P-C5.4
+    rng = np.random.default_rng(5)
+    model = MultiExitMLP(6, 2, width=8, depth=3, mix_layers=True, rng=rng, dtype=np.float64)
+    assert [m.weight.shape for m in model.mix] == [(2,), (3,), (4,)]
+    np.testing.assert_allclose([np.linalg.norm(m.weight.data) for m in model.mix], 1.0)
+    x, y = rng.standard_normal((10, 6)), rng.integers(0, 2, 10)
+    loss = weighted_exit_loss(model(x), y, np.ones(3))
+    loss.backward()
+    assert all(np.abs(m.weight.grad.data).max() > 0 for m in model.mix)
+    hidden = [Tensor(rng.standard_normal((4, 8)), requires_grad=True) for _ in range(3)]
+    # the Parameter itself is an input: grad_check perturbs it in place
+    assert grad_check(lambda a, b, c, w: model.mix[1]([a, b, c]), *hidden, model.mix[1].weight)

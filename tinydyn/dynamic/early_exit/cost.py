@@ -90,7 +90,10 @@ def exit_flops(model, exit_layers, seq_len=None, decision: str = "softmax") -> n
         fail("exit_flops", f"exit_layers must lie in [1, {model.depth}], got "
              f"[{exits.min()}, {exits.max()}]")
     per_layer = layer_flops(model, seq_len) + head_flops(model, seq_len, decision)
-    return embed_flops(model, seq_len) + exits.astype(np.int64) * per_layer
+    out = embed_flops(model, seq_len) + exits.astype(np.int64) * per_layer
+    if getattr(model, "mix_layers", False):  # exit i mixes i + 1 states: 2 (i + 1) d FLOPs
+        out = out + model.width * exits * (exits + 3)  # sum_{i=1..l} 2 (i + 1) d
+    return out
 
 
 def speedups(model, exit_layers, seq_len=None, decision: str = "softmax") -> dict:

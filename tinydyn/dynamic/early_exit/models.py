@@ -47,11 +47,16 @@ class MultiExitMLP(Module):
     """Residual MLP with an exit after every block (spec C.10: 8 blocks of width 64).
 
     x (N, ...) is flattened to (N, in_features). ``forward(x)`` -> list of L logits (N, C);
-    ``hidden(x)`` -> list of L hidden states (N, width), the exits' (and LTE's) inputs.
+    ``hidden(x)`` -> list of L exit inputs (N, width), which the exits (and LTE) read.
+
+    ``mix_layers=True`` gives the Right Tool's classifiers: exit i reads a learned weighted sum
+    ``sum_{j=0..i} a_i[j] h_j`` of the stem's output h_0 and every block's output up to its
+    own (``mix.i``: i + 1 weights, starting at unit length); otherwise exit i reads h_i.
     """
 
     def __init__(self, in_features: int, num_classes: int, width: int = 64, depth: int = 8,
-                 hidden: int | None = None, rng=None, dtype=np.float32):
+                 hidden: int | None = None, mix_layers: bool = False, rng=None,
+                 dtype=np.float32):
         super().__init__()
         fn = "MultiExitMLP"
         self.in_features = check_int(fn, "in_features", in_features, min_value=1)
@@ -67,6 +72,11 @@ class MultiExitMLP(Module):
         self.heads = ModuleList(Linear(width, num_classes, rng=rng, dtype=dtype)
                                 for _ in range(depth))
         self.lte = Linear(width, 1, rng=rng, dtype=dtype)
+        if not isinstance(mix_layers, bool):
+            fail(fn, f"mix_layers must be a bool, got {mix_layers!r}", TypeError)
+        self.mix_layers = mix_layers
+        if mix_layers:
+            self.mix = ModuleList(_Mix(i + 2, dtype) for i in range(depth))
 
     @property
     def num_layers(self) -> int:
@@ -81,17 +91,34 @@ class MultiExitMLP(Module):
 
     def hidden(self, x) -> list:
         h = self.stem(self._flat(x)).relu()
-        states = []
+        states = [h]
         for block in self.blocks:
             h = block(h)
             states.append(h)
-        return states
+        if not self.mix_layers:
+            return states[1:]
+        return [self.mix[i](states[:i + 2]) for i in range(self.depth)]
 
     def forward(self, x) -> list:
         return [head(h) for head, h in zip(self.heads, self.hidden(x))]
 
     def runner(self) -> MLPRunner:
         return MLPRunner(self)
+
+
+class _Mix(Module):
+    """The Right Tool's layer mixing: sum_j weight[j] * states[j] over ``n`` states."""
+
+    def __init__(self, n: int, dtype):
+        super().__init__()
+        self.weight = Parameter(np.full(n, 1.0 / np.sqrt(n), dtype=dtype))  # unit length
+
+    def forward(self, states: list) -> Tensor:
+        out = None
+        for j, h in enumerate(states):
+            term = h * self.weight[j:j + 1]
+            out = term if out is None else out + term
+        return out
 
 
 class MultiExitTransformer(Module):
@@ -179,20 +206,34 @@ class MLPRunner:
         self.head_b = c(np.stack([h.bias.data for h in model.heads]))
         self.lte_w, self.lte_b = c(model.lte.weight.data[0]), float(model.lte.bias.data[0])
         self.dtype = self.stem_w.dtype
+        # Right Tool mixing: every block's output is kept in the state, row by row
+        self.mix = [c(m.weight.data) for m in model.mix] if model.mix_layers else None
 
     def embed(self, x, key_padding_mask=None) -> dict:
         x = np.ascontiguousarray(np.asarray(x, dtype=self.dtype).reshape(len(x), -1))
         if x.shape[1] != self.in_features:
             fail("MLPRunner.embed", f"x must have {self.in_features} features per row, got "
                  f"{x.shape[1]}")
-        return {"h": np.maximum(linear_rows(x, self.stem_w, self.stem_b), 0)}
+        h = np.maximum(linear_rows(x, self.stem_w, self.stem_b), 0)
+        if self.mix is None:
+            return {"h": h}
+        hist = np.zeros((len(h), self.num_layers + 1, h.shape[1]), dtype=h.dtype)
+        hist[:, 0] = h
+        return {"h": h, "hist": hist}
 
     def layer(self, i: int, state: dict) -> dict:
-        return {"h": mlp_block(state["h"], self.w1[i], self.b1[i], self.w2[i], self.b2[i])}
+        h = mlp_block(state["h"], self.w1[i], self.b1[i], self.w2[i], self.b2[i])
+        if self.mix is None:
+            return {"h": h}
+        hist = state["hist"].copy()
+        hist[:, i + 1] = h
+        return {"h": h, "hist": hist}
 
     def head(self, i: int, state: dict) -> tuple[np.ndarray, np.ndarray]:
         """(logits (n, C), features (n, width)) of exit ``i`` (0-based)."""
-        return linear_rows(state["h"], self.head_w[i], self.head_b[i]), state["h"]
+        feats = state["h"] if self.mix is None else np.ascontiguousarray(
+            np.einsum("j,njd->nd", self.mix[i], state["hist"][:, :i + 2]))
+        return linear_rows(feats, self.head_w[i], self.head_b[i]), feats
 
 
 class TransformerRunner:
