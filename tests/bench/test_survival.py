@@ -4,6 +4,7 @@ import json
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from tinydyn.bench import survival
@@ -117,3 +118,23 @@ def test_pruning_points_keep_the_pinned_budget(monkeypatch):
     for p in points:
         # 4 layers on 100%, 50%, 30% and 20% of the tokens: about 2x fewer FLOPs
         assert 1.6 < p["base_flops"] / p["flops"] < 2.6
+
+
+def test_early_exit_pinned_run_evaluates_the_sum_of_the_exits():
+    from tinydyn.bench.survival.early_exit import run_pinned
+    from tinydyn.dynamic.early_exit import MultiExitMLP
+
+    runner = MultiExitMLP(4, 3, width=8, depth=5, rng=np.random.default_rng(0)).runner()
+    x = np.random.default_rng(1).standard_normal((7, 4)).astype(np.float32)
+    exits = np.array([1, 5, 2, 2, 5, 3, 1])
+    for batch in (1, 3, 7):
+        assert run_pinned(runner, x, exits, batch) == exits.sum()
+
+
+def test_early_exit_points_count_the_heads_passed():
+    from tinydyn.bench.survival import early_exit
+
+    points = early_exit.measure(quick=True, log=lambda *a: None)
+    for p in points:
+        layer_speedup = p["base_steps"] / p["steps"]
+        assert 1.0 < p["base_flops"] / p["flops"] < layer_speedup  # heads cost FLOPs

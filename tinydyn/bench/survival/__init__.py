@@ -35,6 +35,7 @@ FAMILIES = {
     "dyconv": "tinydyn.bench.survival.dyconv",
     "moe": "tinydyn.bench.survival.moe",
     "pruning": "tinydyn.bench.survival.pruning",
+    "early_exit": "tinydyn.bench.survival.early_exit",
 }
 TABLE = False  # no accuracy rows for `bench all`'s table: this suite has its own page
 PREDICTION_TARGET = 0.25  # the latency model's predicted speed-ups within 25% of the measured
