@@ -278,7 +278,7 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
     methods = aggregate_rows(runs)
     if log:
         log("timing the trained networks ...")
-    network = network_timing(models, seed, repeats=5 if quick else 9)
+    network = network_timing(models, seed, repeats=7 if quick else 21)
     if log:
         log("timing the layer ...")
     timing_rows = run_workloads([layer_workload()], repeats=5 if quick else repeats,
