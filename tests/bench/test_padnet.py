@@ -55,3 +55,16 @@ def test_quick_runs_one_seed_and_fewer_rows(tiny, tmp_path):
     assert result["seeds"] == [0]
     digits = [r["method"] for r in result["rows"] if r["task"] == "digits"]
     assert digits[2:] == ["PAD IMP", "PAD random"]
+
+
+def test_the_published_results_give_valid_shared_rows():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench-results" / "padnet.json"
+    if not path.is_file():
+        pytest.skip("no published bench-results/padnet.json")
+    result = json.loads(path.read_text())
+    rows = check_rows(padnet.table_rows(result), "padnet")
+    assert {row["task"] for row in rows} == set(result["recipes"])
+    assert all(row["n_seeds"] == len(result["seeds"]) >= 3 for row in rows)
+    assert all(row["accuracy_std"] is not None for row in rows)
