@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.tensor import Tensor
+from tinydyn.bench.survival.common import inference, sweep, time_pair
 from tinydyn.dynamic.dyconv import DynamicConv2d, dynamic_conv_cost, static_conv_cost
-from tinydyn.measure.timing import time_fns
 from tinydyn.nn.conv import Conv2d
 
 __all__ = ["FAMILY", "measure"]
@@ -27,38 +26,20 @@ BATCHES, QUICK_BATCHES = (1, 4, 16, 64), (1, 16)
 AT_SIZE = 16  # the map size of the batch sweep
 
 
-def _point(axis: str, x_name: str, x: int, size: int, batch: int, repeats: int, rng) -> dict:
+def _measure_at(size: int, batch: int, repeats: int, rng) -> list:
     data = Tensor(rng.standard_normal((batch, IN, size, size)).astype(np.float32))
-    dynamic = DynamicConv2d(IN, OUT, 3, num_kernels=K, padding=1, rng=rng)
-    static = Conv2d(IN, OUT, 3, padding=1, rng=rng)
-    dynamic.eval()
-    static.eval()
-
-    def run(layer):
-        def forward():
-            with no_grad():
-                layer(data)
-        return forward
-
-    timings = time_fns({"static": run(static), "DY-Conv": run(dynamic)}, repeats=repeats,
-                       block=3, min_sample_s=0.01)
-    return {"family": FAMILY, "method": "DY-Conv K=4", "axis": axis, "x_name": x_name, "x": x,
-            "batch_size": batch, "base_steps": 1, "steps": 1,
-            "base_flops": float(static_conv_cost(dynamic, (size, size))),
-            "flops": float(dynamic_conv_cost(dynamic, (size, size))["total"]),
-            "base_seconds": timings["static"].median / batch,
-            "seconds": timings["DY-Conv"].median / batch}
+    dynamic = DynamicConv2d(IN, OUT, 3, num_kernels=K, padding=1, rng=rng).eval()
+    static = Conv2d(IN, OUT, 3, padding=1, rng=rng).eval()
+    seconds = time_pair({"static": inference(static, data),
+                         "DY-Conv": inference(dynamic, data)}, repeats)
+    return [{"method": "DY-Conv K=4", "base_steps": 1, "steps": 1,
+             "base_flops": float(static_conv_cost(dynamic, (size, size))),
+             "flops": float(dynamic_conv_cost(dynamic, (size, size))["total"]),
+             "base_seconds": seconds["static"] / batch, "seconds": seconds["DY-Conv"] / batch}]
 
 
 def measure(quick: bool = False, seed: int = 0, log=print) -> list[dict]:
     """Points against the map size (batch 1) and against the batch size (16x16 maps)."""
-    rng = np.random.default_rng(seed)
-    repeats = 5 if quick else 9
-    points = []
-    for size in QUICK_SIZES if quick else SIZES:
-        log(f"  dyconv: {size}x{size} maps, batch 1")
-        points.append(_point("size", "map size", size, size, 1, repeats, rng))
-    for batch in QUICK_BATCHES if quick else BATCHES:
-        log(f"  dyconv: {AT_SIZE}x{AT_SIZE} maps, batch {batch}")
-        points.append(_point("batch", "batch size", batch, AT_SIZE, batch, repeats, rng))
-    return points
+    return sweep(FAMILY, _measure_at, sizes=QUICK_SIZES if quick else SIZES,
+                 batches=QUICK_BATCHES if quick else BATCHES, at_size=AT_SIZE,
+                 size_name="map size", quick=quick, seed=seed, log=log)

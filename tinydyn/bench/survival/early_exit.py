@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydyn.bench.survival.common import sweep, time_pair
 from tinydyn.dynamic.early_exit import MultiExitMLP
 from tinydyn.dynamic.early_exit import cost as exit_cost
-from tinydyn.measure.timing import time_fns
 
 __all__ = ["FAMILY", "measure", "run_pinned"]
 
@@ -42,7 +42,7 @@ def run_pinned(runner, x: np.ndarray, exits: np.ndarray, batch: int) -> int:
     return evaluated
 
 
-def _point(axis: str, x_name: str, x: int, width: int, batch: int, repeats: int, rng) -> dict:
+def _measure_at(width: int, batch: int, repeats: int, rng) -> list:
     model = MultiExitMLP(FEATURES, CLASSES, width=width, depth=DEPTH, rng=rng)
     runner = model.runner()
     inputs = rng.standard_normal((N_INPUTS, FEATURES)).astype(np.float32)
@@ -56,26 +56,17 @@ def _point(axis: str, x_name: str, x: int, width: int, batch: int, repeats: int,
                 state = runner.layer(layer, state)
             runner.head(DEPTH - 1, state)
 
-    timings = time_fns({"static": static,
-                        "early exit": lambda: run_pinned(runner, inputs, exits, batch)},
-                       repeats=repeats, block=3, min_sample_s=0.01)
-    return {"family": FAMILY, "method": "pinned exits (3/4 at layer 2)", "axis": axis,
-            "x_name": x_name, "x": x, "batch_size": batch, "base_steps": DEPTH,
-            "steps": float(exits.mean()), "base_flops": float(exit_cost.static_flops(model)),
-            "flops": float(exit_cost.exit_flops(model, exits).mean()),
-            "base_seconds": timings["static"].median / N_INPUTS,
-            "seconds": timings["early exit"].median / N_INPUTS}
+    seconds = time_pair({"static": static,
+                         "early exit": lambda: run_pinned(runner, inputs, exits, batch)}, repeats)
+    return [{"method": "pinned exits (3/4 at layer 2)", "base_steps": DEPTH,
+             "steps": float(exits.mean()), "base_flops": float(exit_cost.static_flops(model)),
+             "flops": float(exit_cost.exit_flops(model, exits).mean()),
+             "base_seconds": seconds["static"] / N_INPUTS,
+             "seconds": seconds["early exit"] / N_INPUTS}]
 
 
 def measure(quick: bool = False, seed: int = 0, log=print) -> list[dict]:
     """Points against the width (batch 1) and the batch size (width 64)."""
-    rng = np.random.default_rng(seed)
-    repeats = 5 if quick else 9
-    points = []
-    for width in QUICK_WIDTHS if quick else WIDTHS:
-        log(f"  early_exit: width {width}, batch 1")
-        points.append(_point("size", "width", width, width, 1, repeats, rng))
-    for batch in QUICK_BATCHES if quick else BATCHES:
-        log(f"  early_exit: width {AT_WIDTH}, batch {batch}")
-        points.append(_point("batch", "batch size", batch, AT_WIDTH, batch, repeats, rng))
-    return points
+    return sweep(FAMILY, _measure_at, sizes=QUICK_WIDTHS if quick else WIDTHS,
+                 batches=QUICK_BATCHES if quick else BATCHES, at_size=AT_WIDTH,
+                 size_name="width", quick=quick, seed=seed, log=log)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.tensor import Tensor
+from tinydyn.bench.survival.common import inference, sweep, time_pair
 from tinydyn.dynamic.moe import MoELayer, NoisyTopKRouter
 from tinydyn.dynamic.moe.cost import dense_ffn_cost, moe_layer_cost
 from tinydyn.dynamic.moe.models import _DenseFFN
-from tinydyn.measure.timing import time_fns
 
 __all__ = ["FAMILY", "measure"]
 
@@ -28,42 +27,25 @@ TOKENS, QUICK_TOKENS = (16, 128, 1024, 4096), (16, 1024)
 AT_WIDTH, AT_TOKENS = 64, 1024  # the width of the token sweep, the tokens of the width sweep
 
 
-def _point(axis: str, x_name: str, x: int, width: int, tokens: int, repeats: int, rng) -> dict:
+def _measure_at(width: int, tokens: int, repeats: int, rng) -> list:
     data = Tensor(rng.standard_normal((tokens, D)).astype(np.float32))
-    moe = MoELayer(NoisyTopKRouter(D, E, k=K, rng=rng), D, width, E, rng=rng)
-    dense = _DenseFFN(D, E * width, rng, np.float32)
-    moe.eval()
-    dense.eval()
-
-    def run(layer):
-        def forward():
-            with no_grad():
-                layer(data)
-        return forward
-
-    timings = time_fns({"dense": run(dense), "MoE": run(moe)}, repeats=repeats, block=3,
-                       min_sample_s=0.01)
+    moe = MoELayer(NoisyTopKRouter(D, E, k=K, rng=rng), D, width, E, rng=rng).eval()
+    dense = _DenseFFN(D, E * width, rng, np.float32).eval()
+    seconds = time_pair({"dense": inference(dense, data), "MoE": inference(moe, data)},
+                        repeats)
     n_assigned = len(moe.last_routing.token)
-    return {"family": FAMILY, "method": f"MoE E={E} top-{K}", "axis": axis, "x_name": x_name,
-            "x": x, "batch_size": tokens, "base_steps": 1, "steps": 1,
-            "base_flops": dense_ffn_cost(D, E * width, tokens) / tokens,
-            "flops": moe_layer_cost(moe, tokens, n_assigned)["per_token"],
-            "base_seconds": timings["dense"].median / tokens,
-            "seconds": timings["MoE"].median / tokens}
+    return [{"method": f"MoE E={E} top-{K}", "base_steps": 1, "steps": 1,
+             "base_flops": dense_ffn_cost(D, E * width, tokens) / tokens,
+             "flops": moe_layer_cost(moe, tokens, n_assigned)["per_token"],
+             "base_seconds": seconds["dense"] / tokens, "seconds": seconds["MoE"] / tokens}]
 
 
 def measure(quick: bool = False, seed: int = 0, log=print) -> list[dict]:
     """Points against the expert width (1024 tokens) and the number of tokens (width 64).
 
     The "size" axis here is not at batch 1: a single token is not how an MoE layer runs, so
-    its size sweep is at 1024 tokens and the latency check uses the 16-token points."""
-    rng = np.random.default_rng(seed)
-    repeats = 5 if quick else 9
-    points = []
-    for width in QUICK_WIDTHS if quick else WIDTHS:
-        log(f"  moe: expert width {width}, {AT_TOKENS} tokens")
-        points.append(_point("size", "expert width", width, width, AT_TOKENS, repeats, rng))
-    for tokens in QUICK_TOKENS if quick else TOKENS:
-        log(f"  moe: expert width {AT_WIDTH}, {tokens} tokens")
-        points.append(_point("batch", "tokens", tokens, AT_WIDTH, tokens, repeats, rng))
-    return points
+    its size sweep is at 1024 tokens."""
+    return sweep(FAMILY, _measure_at, sizes=QUICK_WIDTHS if quick else WIDTHS,
+                 batches=QUICK_TOKENS if quick else TOKENS, at_size=AT_WIDTH,
+                 size_name="expert width", size_batch=AT_TOKENS, batch_name="tokens",
+                 quick=quick, seed=seed, log=log)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydyn.bench.survival.common import sweep, time_pair
 from tinydyn.dynamic.pruning import PowerBertClassifier, full_cost, hard_forward, pruning_cost
-from tinydyn.measure.timing import time_fns
 
 __all__ = ["FAMILY", "KEEP", "measure"]
 
@@ -24,7 +24,7 @@ BATCHES, QUICK_BATCHES = (1, 4, 16, 64), (1, 16)
 AT_LENGTH = 128  # the sequence length of the batch sweep
 
 
-def _point(axis: str, x_name: str, x: int, length: int, batch: int, repeats: int, rng) -> dict:
+def _measure_at(length: int, batch: int, repeats: int, rng) -> list:
     tokens = rng.integers(1, VOCAB, size=(batch, length))
     lengths = np.full(batch, length, np.int64)
     model = PowerBertClassifier(VOCAB, 2, d_model=D, nhead=HEADS, num_layers=LAYERS,
@@ -38,26 +38,16 @@ def _point(axis: str, x_name: str, x: int, length: int, batch: int, repeats: int
             hard_forward(model, tokens, lengths)
         return forward
 
-    timings = time_fns({"full": run(full), "PoWER-BERT": run(pruned)}, repeats=repeats,
-                       block=3, min_sample_s=0.01)
+    seconds = time_pair({"full": run(full), "PoWER-BERT": run(pruned)}, repeats)
     counts = hard_forward(model.set_keep_ratios(pruned), tokens, lengths).counts
     flops = np.mean([pruning_cost(model, c)["total"] for c in counts])
-    return {"family": FAMILY, "method": "PoWER-BERT 50/30/20%", "axis": axis,
-            "x_name": x_name, "x": x, "batch_size": batch, "base_steps": LAYERS,
-            "steps": LAYERS, "base_flops": float(full_cost(model, length)),
-            "flops": float(flops), "base_seconds": timings["full"].median / batch,
-            "seconds": timings["PoWER-BERT"].median / batch}
+    return [{"method": "PoWER-BERT 50/30/20%", "base_steps": LAYERS, "steps": LAYERS,
+             "base_flops": float(full_cost(model, length)), "flops": float(flops),
+             "base_seconds": seconds["full"] / batch, "seconds": seconds["PoWER-BERT"] / batch}]
 
 
 def measure(quick: bool = False, seed: int = 0, log=print) -> list[dict]:
     """Points against the sequence length (batch 1) and the batch size (128 tokens)."""
-    rng = np.random.default_rng(seed)
-    repeats = 5 if quick else 9
-    points = []
-    for length in QUICK_LENGTHS if quick else LENGTHS:
-        log(f"  pruning: {length} tokens, batch 1")
-        points.append(_point("size", "sequence length", length, length, 1, repeats, rng))
-    for batch in QUICK_BATCHES if quick else BATCHES:
-        log(f"  pruning: {AT_LENGTH} tokens, batch {batch}")
-        points.append(_point("batch", "batch size", batch, AT_LENGTH, batch, repeats, rng))
-    return points
+    return sweep(FAMILY, _measure_at, sizes=QUICK_LENGTHS if quick else LENGTHS,
+                 batches=QUICK_BATCHES if quick else BATCHES, at_size=AT_LENGTH,
+                 size_name="sequence length", quick=quick, seed=seed, log=log)

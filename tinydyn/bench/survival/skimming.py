@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydyn.bench.survival.common import sweep, time_pair
 from tinydyn.dynamic.skimming.skim_rnn import SkimLSTM, skim_rnn_flops
 from tinydyn.dynamic.skimming.vcrnn import vcrnn_flops
 from tinydyn.kernels.lstm import lstm_forward
 from tinydyn.kernels.skim_rnn import hard_weights, skim_hard_forward
 from tinydyn.kernels.vcrnn import vcrnn_hard_forward
 from tinydyn.measure.flops import lstm_cell_flops
-from tinydyn.measure.timing import time_fns
 
 __all__ = ["FAMILY", "measure"]
 
@@ -60,25 +60,17 @@ def _candidates(d: int, batch: int, rng) -> tuple[dict, dict]:
     return fns, cost
 
 
-def _points(axis: str, x_name: str, x: int, d: int, batch: int, repeats: int, rng) -> list:
+def _measure_at(d: int, batch: int, repeats: int, rng) -> list:
     fns, cost = _candidates(d, batch, rng)
-    timings = time_fns(fns, repeats=repeats, block=3, min_sample_s=0.01)
-    base = timings["LSTM"].median / batch
-    return [{"family": FAMILY, "method": name, "axis": axis, "x_name": x_name, "x": x,
-             "batch_size": batch, "base_steps": STEPS, "base_flops": float(cost["LSTM"]),
-             "base_seconds": base, "steps": STEPS, "flops": float(cost[name]),
-             "seconds": timings[name].median / batch} for name in ("Skim-RNN", "VCRNN")]
+    seconds = time_pair(fns, repeats)
+    return [{"method": name, "base_steps": STEPS, "base_flops": float(cost["LSTM"]),
+             "base_seconds": seconds["LSTM"] / batch, "steps": STEPS,
+             "flops": float(cost[name]), "seconds": seconds[name] / batch}
+            for name in ("Skim-RNN", "VCRNN")]
 
 
 def measure(quick: bool = False, seed: int = 0, log=print) -> list[dict]:
     """Points of realisation against hidden size (batch 1) and against batch size (d = 128)."""
-    rng = np.random.default_rng(seed)
-    repeats = 5 if quick else 9
-    points = []
-    for d in QUICK_SIZES if quick else SIZES:
-        log(f"  skimming: hidden size {d}, batch 1")
-        points += _points("size", "hidden size", d, d, 1, repeats, rng)
-    for batch in QUICK_BATCHES if quick else BATCHES:
-        log(f"  skimming: hidden size {AT_SIZE}, batch {batch}")
-        points += _points("batch", "batch size", batch, AT_SIZE, batch, repeats, rng)
-    return points
+    return sweep(FAMILY, _measure_at, sizes=QUICK_SIZES if quick else SIZES,
+                 batches=QUICK_BATCHES if quick else BATCHES, at_size=AT_SIZE,
+                 size_name="hidden size", quick=quick, seed=seed, log=log)
