@@ -37,6 +37,9 @@ def test_files_and_verdicts(result):
     assert len(res["verdicts"]) == 5
     md = (out / "early_exit.md").read_text()
     assert "PABEE (patience)" in md and "Targets" in md
+    spread = res["tasks"]["easy_hard"]["timing"]["spread"]
+    assert spread["method"] == "entropy on PABEE model" and 1 <= spread["mean_layers"] < 3
+    assert set(spread["times"]) == {"static", "wait-for-all", "compaction", "refill"}
 
 
 def test_operating_points_are_consistent(result):

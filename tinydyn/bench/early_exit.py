@@ -186,7 +186,7 @@ def _one_task(task_name, seed, quick, log, keep):
                                                            model.parameters()))})
         info[method] = {"truncated": truncated, "truncated_flops": ref_flops}
         if keep is not None:
-            keep[(task_name, method)] = (model, temps, op["value"], task, cascade)
+            keep[(task_name, method)] = (model, temps, op["value"], task, cascade, sweep)
         if log:
             log(f"  seed {seed} {task_name:<12} {method:<24} op {METHODS[method][2]}="
                 f"{op['value']:.3g}: test {100 * op['accuracy']:.1f}% (full "
@@ -231,8 +231,8 @@ def _time_task(task_name, keep, best, quick, repeats, log) -> dict:
     for method in [m for (t, m) in keep if t == task_name and not m.startswith("cascade")]:
         if not mlp and method != best:
             continue
-        model, temps, knob, task, _ = keep[(task_name, method)]
-        x = task.test.fields[0][:256 if mlp else 48]
+        model, temps, knob, task, _, _ = keep[(task_name, method)]
+        x = task.test.fields[0][:256 if mlp else 128]
         runner = model.runner()
         policy = METHODS[method][1](model, temps, knob)
         if mlp:
@@ -254,7 +254,31 @@ def _time_task(task_name, keep, best, quick, repeats, log) -> dict:
                     log(f"  timed {task_name} {method} B={batch}: " + ", ".join(
                         f"{k} {1e6 * v:.1f} us" for k, v in
                         timing["batched"][str(batch)].items()))
+    timing["spread"] = _time_spread(task_name, keep, opts)
     return timing
+
+
+SPREAD_METHOD = "entropy on PABEE model"
+
+
+def _time_spread(task_name, keep, opts) -> dict | None:
+    """The engines at a knob whose exits spread over the layers (mean near 35% of L), where a
+    batch's deepest exit is far from its mean: what wait-for-all loses there."""
+    if (task_name, SPREAD_METHOD) not in keep:
+        return None
+    model, temps, _, task, _, sweep = keep[(task_name, SPREAD_METHOD)]
+    row = min((r for r in sweep if r["mean_layers"] < model.depth),
+              key=lambda r: abs(r["mean_layers"] - 0.35 * model.depth))
+    x = task.test.fields[0][:256 if TASKS[task_name]["model"] == "mlp" else 128]
+    runner, batch = model.runner(), max(BATCHES)
+    policy = METHODS[SPREAD_METHOD][1](model, temps, row["value"])
+    fns = {"static": _static_batched(runner, x, batch)}
+    for engine in ("wait-for-all", "compaction", "refill"):
+        fns[engine] = (lambda e=engine, r=runner, p=policy: run_engine(e, r, p, x, batch))
+    t = time_fns(fns, **opts)
+    return {"method": SPREAD_METHOD, "knob": row["value"], "mean_layers": row["mean_layers"],
+            "flop_speedup": static_flops(model) / row["flops"], "batch": batch,
+            "times": {k: v.median / len(x) for k, v in t.items()}}
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -284,7 +308,7 @@ def run_early_exit(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=
         best = min(dynamic, key=lambda r: mean_of(r["val_flops"]))["method"]
         if log:
             log(f"timing {task_name} ({best}) ...")
-        timing = _time_task(task_name, keep, best, quick, min(repeats, 5 if quick else 9), log)
+        timing = _time_task(task_name, keep, best, quick, min(repeats, 5 if quick else 15), log)
         result["tasks"][task_name] = {"rows": task_rows, "best": best, "timing": timing,
                                       "curves": infos[task_name][seed_list[0]]}
     out_dir = Path(out_dir)

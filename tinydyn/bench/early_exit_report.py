@@ -56,6 +56,17 @@ def format_markdown(result) -> str:
             cells = " | ".join(f"{1e6 * t[k]:.1f} us ({t['static'] / t[k]:.2f}x)"
                                for k in ("wait-for-all", "compaction", "refill"))
             lines.append(f"| {batch} | {1e6 * t['static']:.1f} us | {cells} |")
+        spread = info["timing"].get("spread")
+        if spread:
+            t = spread["times"]
+            cells = " | ".join(f"{1e6 * t[k]:.1f} us ({t['static'] / t[k]:.2f}x)"
+                               for k in ("wait-for-all", "compaction", "refill"))
+            lines += ["", f"Where exits spread ({spread['method']}, {spread['knob']:.3g}: "
+                      f"{spread['mean_layers']:.2f} layers on average, FLOP speed-up "
+                      f"{spread['flop_speedup']:.2f}x):", "",
+                      "| batch | static | wait-for-all | compaction | refill |",
+                      "|---|---|---|---|---|",
+                      f"| {spread['batch']} | {1e6 * t['static']:.1f} us | {cells} |"]
         lines.append("")
     lines += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     for v in result["verdicts"]:
