@@ -102,3 +102,28 @@ def test_topk_rows_matches_its_twin_and_the_library_topk_with_ties(dtype):
         a, b = k.topk_rows_numba(values, kk), k.topk_rows_numpy(values, kk)
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, topk(Tensor(values), kk, dim=1).indices.data)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_empty_blocks_anywhere_give_zero_gradients_and_correct_sums(backend):
+    from tinydyn.kernels import use_backend
+
+    rng = np.random.default_rng(2)
+    offsets = np.array([0, 0, 2, 2, 5, 5, 5], dtype=np.int64)   # empty first, middle, last
+    e = len(offsets) - 1
+    xe = rng.standard_normal((5, 3))
+    w1, b1 = rng.standard_normal((e, 3, 4)), rng.standard_normal((e, 4))
+    w2, b2 = rng.standard_normal((e, 4, 3)), rng.standard_normal((e, 3))
+    with use_backend(backend):
+        out, h, pre = k.expert_ffn_forward(xe, offsets, w1, b1, w2, b2, False)
+        dout = rng.standard_normal(out.shape)
+        dxe, dw1, db1, dw2, db2 = k.expert_ffn_backward(dout, xe, h, pre, offsets, w1, w2,
+                                                        False)
+    for ex, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+        hidden = np.maximum(xe[lo:hi] @ w1[ex] + b1[ex], 0)
+        np.testing.assert_allclose(out[lo:hi], hidden @ w2[ex] + b2[ex])
+        np.testing.assert_allclose(db2[ex], dout[lo:hi].sum(axis=0), atol=1e-12)
+        dpre = (dout[lo:hi] @ w2[ex].T) * (hidden > 0)
+        np.testing.assert_allclose(db1[ex], dpre.sum(axis=0), atol=1e-12)
+        np.testing.assert_allclose(dw1[ex], xe[lo:hi].T @ dpre, atol=1e-12)
+        np.testing.assert_allclose(dw2[ex], hidden.T @ dout[lo:hi], atol=1e-12)

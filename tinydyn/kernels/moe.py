@@ -34,7 +34,9 @@ sorting), selected by :mod:`tinydyn.kernels.backend`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 
 import numpy as np
 from numba import njit
@@ -44,8 +46,8 @@ from tinydyn.kernels.scatter import scatter_add_rows_numpy
 
 __all__ = [
     "ACTIVATIONS", "bias_act_backward", "bias_act_forward", "combine_backward", "combine_rows",
-    "expert_ffn_backward", "expert_ffn_forward", "gather_rows", "scatter_rows", "topk_rows",
-    "warmup",
+    "expert_ffn_backward", "expert_ffn_forward", "gather_rows", "scatter_rows",
+    "time_products", "topk_rows", "warmup",
 ]
 
 ACTIVATIONS = ("relu", "gelu")
@@ -233,12 +235,18 @@ def bias_act_backward_numpy(dh, h, pre, offsets, gelu):
         dh *= cdf + pre * _INV_SQRT2PI * np.exp(-0.5 * pre * pre)
     else:
         dh *= h > 0
-    sums = np.add.reduceat(dh, offsets[:-1], axis=0) if dh.shape[0] else None
-    db1 = np.zeros((offsets.shape[0] - 1, dh.shape[1]), dtype=dh.dtype)
+    return _block_sums(dh, offsets)
+
+
+def _block_sums(a, offsets):
+    """(E, width): the sum of the rows of each block ``offsets[e]:offsets[e + 1]`` (0 for an
+    empty block). ``reduceat`` over the starts of the non-empty blocks only: an empty block's
+    start would end its neighbour's sum early (or lie past the last row)."""
+    sums = np.zeros((offsets.shape[0] - 1, a.shape[1]), dtype=a.dtype)
     nonempty = np.diff(offsets) > 0
-    if sums is not None:
-        db1[nonempty] = sums[nonempty]  # reduceat gives a row for empty blocks too: drop it
-    return db1
+    if nonempty.any():
+        sums[nonempty] = np.add.reduceat(a, offsets[:-1][nonempty], axis=0)
+    return sums
 
 
 # ---- the dispatched entry points -------------------------------------------------------------
@@ -273,48 +281,86 @@ def bias_act_backward(dh, h, pre, offsets, gelu):
     return dispatch(bias_act_backward_numba, bias_act_backward_numpy)(dh, h, pre, offsets, gelu)
 
 
+class ProductClock:
+    """Seconds spent in the experts' matrix products while it is active (see
+    :func:`time_products`): the benchmark's measure of what the layer spends *outside* them,
+    taken inside the same calls rather than from a separate run."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+
+_clock = None
+
+
+@contextlib.contextmanager
+def time_products():
+    """``with time_products() as clock: ...``: ``clock.seconds`` accumulates the time of the
+    per-expert products run inside the block (two ``perf_counter`` reads per loop)."""
+    global _clock
+    previous, _clock = _clock, ProductClock()
+    try:
+        yield _clock
+    finally:
+        _clock = previous
+
+
+def _tick():
+    return time.perf_counter() if _clock is not None else 0.0
+
+
+def _tock(start):
+    if _clock is not None:
+        _clock.seconds += time.perf_counter() - start
+
+
 def expert_ffn_forward(xe, offsets, w1, b1, w2, b2, gelu):
     """Each expert's FFN on its block of rows: returns ``(out (R, d), h (R, F), pre)``.
 
     xe (R, d); offsets int64 (E + 1,) with offsets[-1] == R; w1 (E, d, F), b1 (E, F),
     w2 (E, F, d), b2 (E, d). ``h`` (post-activation) and ``pre`` are kept for the backward.
     """
-    n_rows = xe.shape[0]
+    n_rows, n_experts = xe.shape[0], w1.shape[0]
     h = np.empty((n_rows, w1.shape[2]), dtype=xe.dtype)
     out = np.empty((n_rows, w2.shape[2]), dtype=xe.dtype)
-    for e in range(w1.shape[0]):
-        lo, hi = offsets[e], offsets[e + 1]
-        if hi > lo:
-            np.matmul(xe[lo:hi], w1[e], out=h[lo:hi])
+    blocks = [(e, offsets[e], offsets[e + 1]) for e in range(n_experts)
+              if offsets[e + 1] > offsets[e]]
+    start = _tick()
+    for e, lo, hi in blocks:
+        np.matmul(xe[lo:hi], w1[e], out=h[lo:hi])
+    _tock(start)
     pre = bias_act_forward(h, b1, offsets, gelu)
-    for e in range(w1.shape[0]):
-        lo, hi = offsets[e], offsets[e + 1]
-        if hi > lo:
-            np.matmul(h[lo:hi], w2[e], out=out[lo:hi])
-            out[lo:hi] += b2[e]
+    start = _tick()
+    for e, lo, hi in blocks:
+        np.matmul(h[lo:hi], w2[e], out=out[lo:hi])
+    _tock(start)
+    out += np.repeat(b2, np.diff(offsets), axis=0)
     return out, h, pre
 
 
 def expert_ffn_backward(dout, xe, h, pre, offsets, w1, w2, gelu):
-    """Backward of :func:`expert_ffn_forward`: ``(dxe, dw1, db1, dw2, db2)``.
-    ``h`` is overwritten (it is not needed afterwards)."""
+    """Backward of :func:`expert_ffn_forward`: ``(dxe, dw1, db1, dw2, db2)``; experts with
+    no rows get zero gradients."""
     n_experts = w1.shape[0]
-    dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
-    db2 = np.zeros((n_experts, w2.shape[2]), dtype=dout.dtype)
+    blocks = [(e, offsets[e], offsets[e + 1]) for e in range(n_experts)
+              if offsets[e + 1] > offsets[e]]
+    empty = [e for e in range(n_experts) if offsets[e + 1] == offsets[e]]
+    dw1, dw2 = np.empty_like(w1), np.empty_like(w2)
+    dw1[empty], dw2[empty] = 0, 0
     dh = np.empty_like(h)
-    for e in range(n_experts):
-        lo, hi = offsets[e], offsets[e + 1]
-        if hi > lo:
-            np.matmul(h[lo:hi].T, dout[lo:hi], out=dw2[e])
-            db2[e] = dout[lo:hi].sum(axis=0)
-            np.matmul(dout[lo:hi], w2[e].T, out=dh[lo:hi])
+    start = _tick()
+    for e, lo, hi in blocks:
+        np.matmul(h[lo:hi].T, dout[lo:hi], out=dw2[e])
+        np.matmul(dout[lo:hi], w2[e].T, out=dh[lo:hi])
+    _tock(start)
+    db2 = _block_sums(dout, offsets)
     db1 = bias_act_backward(dh, h, pre, offsets, gelu)
     dxe = np.empty_like(xe)
-    for e in range(n_experts):
-        lo, hi = offsets[e], offsets[e + 1]
-        if hi > lo:
-            np.matmul(xe[lo:hi].T, dh[lo:hi], out=dw1[e])
-            np.matmul(dh[lo:hi], w1[e].T, out=dxe[lo:hi])
+    start = _tick()
+    for e, lo, hi in blocks:
+        np.matmul(xe[lo:hi].T, dh[lo:hi], out=dw1[e])
+        np.matmul(dh[lo:hi], w1[e].T, out=dxe[lo:hi])
+    _tock(start)
     return dxe, dw1, db1, dw2, db2
 
 
