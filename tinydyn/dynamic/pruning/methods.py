@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinydyn._checks import check_float, check_int, fail
@@ -105,13 +103,6 @@ class LTPClassifier(PruningClassifier):
     def gate_before(self, x, m):
         # LTP multiplies the layer's output by the mask (a pruned token's state goes to 0)
         return x * m.reshape(m.shape + (1,))
-
-    def key_bias(self, keep):
-        # weight each key by its mask: softmax of s + log M = M e^s / sum; log 1 = 0 exactly.
-        # Biases are in unscaled-score units, hence the factor sqrt(d_head).
-        B, T = keep.shape
-        scale = math.sqrt(self.d_model // self.nhead)
-        return (F.log(F.clip(keep, 1e-30, None)) * scale).reshape((B, 1, 1, T))
 
 
 class SkimPredictor(Module):

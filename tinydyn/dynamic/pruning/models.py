@@ -17,6 +17,7 @@ subclass hooks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +27,13 @@ from tinydyn.autograd.ops_shape import cat
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.pruning.common import check_batch, encoder_layer, with_cls
+from tinydyn.nn import functional as F
 from tinydyn.nn.attention import TransformerEncoder
 from tinydyn.nn.layers import Embedding, Linear
 from tinydyn.nn.module import Module
 
 __all__ = ["EncoderClassifier", "PruningClassifier", "PruningOutput", "ltp_scores"]
 
-KEY_OUT = -1e4  # score bias of a key that is out (exp(-1e4) is exactly 0 in float32 and 64)
 
 
 @dataclass
@@ -180,6 +181,13 @@ class PruningClassifier(EncoderClassifier):
         return PruningOutput(logits, kept, kept_fraction, penalty)
 
     def key_bias(self, keep: Tensor) -> Tensor:
-        """Soft key removal (B, 1, 1, T): 0 for a key fully in (bit-exact), KEY_OUT when out."""
+        """Soft key removal (B, 1, 1, T): log(keep), in unscaled-score units (times
+        sqrt(d_head)), so the softmax weights each key by its keep value: keep_j e^s / sum.
+        A key fully in gets a bias of exactly 0 (log 1), so nothing changes bit for bit; a key
+        out (keep = 0, clipped at 1e-30) keeps a weight below 1e-30. Its gradient with respect
+        to keep is 1 / keep times a softmax weight proportional to keep: bounded. (An additive
+        -1e4 * (1 - keep), as a 0/1 attention mask is often applied, sends 1e4 times the score
+        gradient into the decisions and swamps the skim loss.)"""
         B, T = keep.shape
-        return ((1.0 - keep) * KEY_OUT).reshape((B, 1, 1, T))
+        scale = math.sqrt(self.d_model // self.nhead)
+        return (F.log(F.clip(keep, 1e-30, None)) * scale).reshape((B, 1, 1, T))
