@@ -6,7 +6,10 @@
   products alone (the same per-expert products, forward and backward, on pre-sorted blocks: the
   layer's time minus theirs is its overhead: routing, gather, scatter, bookkeeping); PyTorch
   running the same MoE the usual way (a loop over experts with index_select and index_add).
-  The slot form with capacity factor 1.25 is timed alongside (no target).
+  The slot form with capacity factor 1.25 is timed alongside (no target). The share of the
+  layer's time spent outside the experts' products (routing, gather, scatter, bookkeeping)
+  is measured inside the same calls (:func:`overhead_in_calls`), and also estimated from
+  the separate run of the products alone.
 * Inference time per input of the trained networks (first seed), at batch 1 and in batches
   of 256, for the cross-method table.
 * Quality on the ``regions`` task (spec A.9) over seeds: dense residual MLPs with d_ff and
@@ -265,6 +268,41 @@ def _torch_loop(layer, x):
     return step
 
 
+def overhead_in_calls(calls: int = 21) -> dict:
+    """The layer's share of time outside the experts' products, measured inside the same
+    calls: each forward + backward is timed whole while :func:`time_products` clocks its
+    per-expert products, over ``calls`` calls after two warm-up calls. Returned: the share
+    from each part's fastest call, ``outside_min / (outside_min + products_min)``, and the
+    median and quartiles of the per-call shares."""
+    from tinydyn.kernels.moe import time_products
+
+    s, d, f, e, k = (LAYER[key] for key in ("tokens", "d_model", "d_ff", "experts", "k"))
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((s, d)).astype(np.float32), requires_grad=True)
+    layer = MoELayer(SwitchRouter(d, e, k=k, rng=rng), d, f, e, rng=rng)
+    params = list(layer.parameters()) + [x]
+    shares, wholes = [], []
+    for i in range(calls + 2):
+        _zero(params)
+        with time_products() as clock:
+            start = time.perf_counter()
+            (layer(x).sum() + layer.aux_loss).backward()
+            whole = time.perf_counter() - start
+        if i >= 2:
+            shares.append(1 - clock.seconds / whole)
+            wholes.append(whole)
+    shares, wholes = np.array(shares), np.array(wholes)
+    products = wholes * (1 - shares)
+    # A descheduling adds milliseconds to whichever part it hits. Each part's fastest call is
+    # its time undisturbed, so the share of the outside part is estimated from the two minima
+    # (on a quiet machine this is also the median).
+    outside = float((wholes - products).min())
+    q1, median, q3 = np.percentile(shares, [25, 50, 75])
+    return {"from_minima": outside / (outside + float(products.min())),
+            "outside_min_s": outside, "products_min_s": float(products.min()),
+            "median": float(median), "q1": float(q1), "q3": float(q3), "calls": calls}
+
+
 # ---- the run ---------------------------------------------------------------------------------
 
 
@@ -283,9 +321,11 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
         log("timing the layer ...")
     timing_rows = run_workloads([layer_workload()], repeats=5 if quick else repeats,
                                 log=log or (lambda *a: None))
+    overhead = overhead_in_calls(7 if quick else 31)
     s, d, f, e, k = (LAYER[key] for key in ("tokens", "d_model", "d_ff", "experts", "k"))
     layer = MoELayer(SwitchRouter(d, e, k=k), d, f, e)
-    result = {"machine": machine_line(), "seeds": seed_list, "quick": quick, "model": MODEL,
+    result = {"overhead_in_calls": overhead, "machine": machine_line(), "seeds": seed_list,
+              "quick": quick, "model": MODEL,
               "layer": {**LAYER, "cost": moe_layer_cost(layer, s),
                         "dense_cost": dense_ffn_cost(d, k * f, s)},
               "methods": methods, "targets": TARGETS, "network_timing": network,

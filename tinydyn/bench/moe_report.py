@@ -34,12 +34,22 @@ def verdicts(result) -> list:
     """(target, measured, met?) for each target of the issue, in words."""
     t = result["targets"]
     out = []
-    mm = _timing(result, "the experts' matrix products")
-    if mm and mm["tinydyn_s"] and mm["baseline_s"]:
-        share = 1 - mm["baseline_s"] / mm["tinydyn_s"]
+    inside = result.get("overhead_in_calls")
+    if inside:
+        mm = _timing(result, "the experts' matrix products")
+        other = ""
+        if mm and mm["tinydyn_s"] and mm["baseline_s"]:
+            other = (f"; from the separate run of the products alone: "
+                     f"{100 * (1 - mm['baseline_s'] / mm['tinydyn_s']):.0f}%")
         limit = 100 * t["overhead_share"]
         out.append({"target": f"time outside the experts' products <= {limit:.0f}% of the layer",
-                    "measured": f"{100 * share:.0f}%", "met": share <= t["overhead_share"]})
+                    "measured": f"{100 * inside['from_minima']:.0f}% from each part's "
+                                f"fastest of {inside['calls']} calls "
+                                f"({1e3 * inside['outside_min_s']:.1f} ms outside, "
+                                f"{1e3 * inside['products_min_s']:.1f} ms products; per-call "
+                                f"median {100 * inside['median']:.0f}%, quartiles "
+                                f"{100 * inside['q1']:.0f}-{100 * inside['q3']:.0f}%){other}",
+                    "met": inside["from_minima"] <= t["overhead_share"]})
     for prefix, key in (("dense FFN", "layer_vs_dense"), ("PyTorch", "layer_vs_torch")):
         r = _timing(result, prefix)
         if r is None:
