@@ -99,8 +99,8 @@ def format_markdown(result) -> str:
                  "Test accuracy mean ± std over seeds; dropped: share of the assignments the "
                  "capacity removed in training (groups of one batch).", "",
              "| method | test accuracy % | params | FLOPs / input | load CV (train) | "
-             "load CV (test) | experts used | dropped (train) | µs / input, batch 1 | "
-             f"µs / input, batch {result.get('timing_batch')} |",
+             "load CV (test) | experts used | dropped (train) | µs / input, batch 1 (fastest) | "
+             f"µs / input, batch {result.get('timing_batch')} (fastest) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["methods"]:
         cv = format_spread(r["load_cv"], 1, 3) if r.get("load_cv") is not None else "-"
