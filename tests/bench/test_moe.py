@@ -36,7 +36,8 @@ def test_a_run_writes_every_method_over_the_seeds_and_the_verdicts(tiny_run):
     text = (tmp_path / "moe.md").read_text()
     assert "Switch top-1, no balancing loss" in text and "## Targets" in text
     targets = [v["target"] for v in saved["verdicts"]]
-    assert any("outside the experts' products" in t for t in targets)
+    assert any("outside the experts' FFN" in t for t in targets)
+    assert any("outside the experts' matrix products" in t for t in targets)
     assert any("load CV" in t for t in targets)
     # the capacity sweep drops more at a smaller capacity factor
     drop = {r["method"]: r["train_dropped"]["mean"] for r in saved["methods"]

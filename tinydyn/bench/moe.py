@@ -277,8 +277,9 @@ def _torch_loop(layer, x):
 def overhead_in_calls(calls: int = 21) -> dict:
     """The layer's share of time outside the experts' products, measured inside the same
     calls: each forward + backward is timed whole while :func:`time_products` clocks its
-    per-expert products, over ``calls`` calls after two warm-up calls. Returned: the share
-    from each part's fastest call, ``outside_min / (outside_min + products_min)``, and the
+    per-expert products and their whole FFN (products, biases, activation), over ``calls``
+    calls after two warm-up calls. For each of the two inner parts: the share outside it
+    from each part's fastest call, ``outside_min / (outside_min + inner_min)``, and the
     median and quartiles of the per-call shares."""
     from tinydyn.kernels.moe import time_products
 
@@ -287,7 +288,7 @@ def overhead_in_calls(calls: int = 21) -> dict:
     x = Tensor(rng.standard_normal((s, d)).astype(np.float32), requires_grad=True)
     layer = MoELayer(SwitchRouter(d, e, k=k, rng=rng), d, f, e, rng=rng)
     params = list(layer.parameters()) + [x]
-    shares, wholes = [], []
+    wholes, products, ffns = [], [], []
     for i in range(calls + 2):
         _zero(params)
         with time_products() as clock:
@@ -295,18 +296,22 @@ def overhead_in_calls(calls: int = 21) -> dict:
             (layer(x).sum() + layer.aux_loss).backward()
             whole = time.perf_counter() - start
         if i >= 2:
-            shares.append(1 - clock.seconds / whole)
             wholes.append(whole)
-    shares, wholes = np.array(shares), np.array(wholes)
-    products = wholes * (1 - shares)
+            products.append(clock.seconds)
+            ffns.append(clock.ffn_seconds)
+    wholes, products, ffns = np.array(wholes), np.array(products), np.array(ffns)
     # A descheduling adds milliseconds to whichever part it hits. Each part's fastest call is
-    # its time undisturbed, so the share of the outside part is estimated from the two minima
-    # (on a quiet machine this is also the median).
-    outside = float((wholes - products).min())
-    q1, median, q3 = np.percentile(shares, [25, 50, 75])
-    return {"from_minima": outside / (outside + float(products.min())),
-            "outside_min_s": outside, "products_min_s": float(products.min()),
-            "median": float(median), "q1": float(q1), "q3": float(q3), "calls": calls}
+    # its time undisturbed, so each share is estimated from the minima (on a quiet machine
+    # this is also the median).
+    out = {"calls": calls}
+    for name, inner in (("products", products), ("ffn", ffns)):
+        outside = float((wholes - inner).min())
+        shares = 1 - inner / wholes
+        q1, median, q3 = np.percentile(shares, [25, 50, 75])
+        out[name] = {"from_minima": outside / (outside + float(inner.min())),
+                     "outside_min_s": outside, "inner_min_s": float(inner.min()),
+                     "median": float(median), "q1": float(q1), "q3": float(q3)}
+    return out
 
 
 # ---- the run ---------------------------------------------------------------------------------

@@ -36,20 +36,23 @@ def verdicts(result) -> list:
     out = []
     inside = result.get("overhead_in_calls")
     if inside:
-        mm = _timing(result, "the experts' matrix products")
-        other = ""
-        if mm and mm["tinydyn_s"] and mm["baseline_s"]:
-            other = (f"; from the separate run of the products alone: "
-                     f"{100 * (1 - mm['baseline_s'] / mm['tinydyn_s']):.0f}%")
         limit = 100 * t["overhead_share"]
-        out.append({"target": f"time outside the experts' products <= {limit:.0f}% of the layer",
-                    "measured": f"{100 * inside['from_minima']:.0f}% from each part's "
-                                f"fastest of {inside['calls']} calls "
-                                f"({1e3 * inside['outside_min_s']:.1f} ms outside, "
-                                f"{1e3 * inside['products_min_s']:.1f} ms products; per-call "
-                                f"median {100 * inside['median']:.0f}%, quartiles "
-                                f"{100 * inside['q1']:.0f}-{100 * inside['q3']:.0f}%){other}",
-                    "met": inside["from_minima"] <= t["overhead_share"]})
+        for part, words in (("ffn", "the experts' FFN (products, biases, activation)"),
+                            ("products", "the experts' matrix products")):
+            r = inside[part]
+            out.append({"target": f"time outside {words} <= {limit:.0f}% of the layer",
+                        "measured": f"{100 * r['from_minima']:.0f}% from each part's fastest "
+                                    f"of {inside['calls']} calls ({1e3 * r['outside_min_s']:.1f}"
+                                    f" ms outside, {1e3 * r['inner_min_s']:.1f} ms inside; "
+                                    f"per-call median {100 * r['median']:.0f}%, quartiles "
+                                    f"{100 * r['q1']:.0f}-{100 * r['q3']:.0f}%)",
+                        "met": r["from_minima"] <= t["overhead_share"]})
+        mm = _timing(result, "the experts' matrix products")
+        if mm and mm["tinydyn_s"] and mm["baseline_s"]:
+            share = 1 - mm["baseline_s"] / mm["tinydyn_s"]
+            out.append({"target": f"the same, from the separate run of the products alone "
+                                  f"<= {limit:.0f}%", "measured": f"{100 * share:.0f}%",
+                        "met": share <= t["overhead_share"]})
     for prefix, key in (("dense FFN", "layer_vs_dense"), ("PyTorch", "layer_vs_torch")):
         r = _timing(result, prefix)
         if r is None:
