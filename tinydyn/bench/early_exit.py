@@ -30,7 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydyn.bench.early_exit_report import format_markdown, plot, table_rows
+from tinydyn.bench.early_exit_report import (
+    format_markdown,
+    plot,
+    table_rows,
+    timed_flop_speedup,
+)
 from tinydyn.bench.harness import machine_line
 from tinydyn.bench.rows import check_rows, realisation
 from tinydyn.bench.seeds import aggregate_rows, mean_of, run_seeds
@@ -369,7 +374,7 @@ def verdicts(result) -> list:
         best = result["tasks"][task_name]["best"]
         row = next(r for r in ops if r["method"] == best)
         s1, sb, engine, wait = _speedups(result, task_name, best)
-        flop_sp = mean_of(row["full_flops"]) / mean_of(row["flops"])
+        flop_sp = timed_flop_speedup(row)
         out.append({"target": f"{task_name}: batch-1 speed-up >= 1.6x ({best})",
                     "measured": f"{s1:.2f}x" if s1 else "not timed",
                     "met": bool(s1 and s1 >= TARGETS["min_speedup_batch1"])})
@@ -378,7 +383,7 @@ def verdicts(result) -> list:
                     "met": sb >= TARGETS["min_speedup_batched"]})
         rb = realisation(sb, flop_sp)
         out.append({"target": f"{task_name}: realisation >= 0.7 for the best batched engine",
-                    "measured": f"{rb:.2f} (FLOP speed-up {flop_sp:.2f}x)",
+                    "measured": f"{rb:.2f} (FLOP speed-up of the timed model {flop_sp:.2f}x)",
                     "met": rb >= TARGETS["min_realisation"]})
         elue = mean_of(row["elue_points"])
         out.append({"target": f"{task_name}: positive ELUE-style score ({best})",
