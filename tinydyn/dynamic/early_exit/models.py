@@ -14,6 +14,8 @@ engine asks.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tinydyn._checks import check_int, fail
@@ -186,6 +188,12 @@ class MultiExitTransformer(Module):
         return TransformerRunner(self)
 
 
+def _layer_norm(x, gamma, beta, eps):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
 class MLPRunner:
     """Hard-decision inference for :class:`MultiExitMLP` on plain arrays (weights copied, so
     later training does not change a runner). State: ``{"h": (n, width)}``."""
@@ -247,6 +255,11 @@ class TransformerRunner:
         self.model = model
         self.num_layers, self.num_classes = model.depth, model.num_classes
         self.dtype = model.embed.weight.data.dtype
+        for layer in model.layers:
+            if layer.norm_first or layer.activation != "relu" or layer.dropout.p > 0:
+                fail("TransformerRunner", "the layers must be post-norm ReLU without dropout "
+                     "(as MultiExitTransformer builds them)")
+        self._cache = {}  # per-layer weights, copied once (later training does not change them)
 
     def embed(self, x, key_padding_mask=None) -> dict:
         x, keep = self.model._check(np.asarray(x, dtype=self.dtype), key_padding_mask)
@@ -255,11 +268,42 @@ class TransformerRunner:
         return {"h": h, "keep": keep}
 
     def layer(self, i: int, state: dict) -> dict:
-        keep = state["keep"]
-        mask = None if keep.all() else keep == 0
-        with no_grad():
-            h = self.model.layers[i](Tensor(state["h"]), key_padding_mask=mask).data
-        return {"h": h, "keep": keep}
+        """Encoder layer ``i`` in plain NumPy (post-norm, ReLU, no dropout: the model's
+        layers as built); the autograd layer's per-op bookkeeping would cost more than a
+        small batch's arithmetic, and compaction only pays when the cost scales with rows."""
+        p = self._params(i)
+        h, keep = state["h"], state["keep"]
+        n, t, d = h.shape
+        heads = p["nhead"]
+        qkv = h.reshape(n * t, d) @ p["w_in"].T + p["b_in"]  # (n t, 3 d)
+        qkv = qkv.reshape(n, t, 3, heads, d // heads).transpose(2, 0, 3, 1, 4)
+        scores = (qkv[0] @ qkv[1].transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(d // heads))
+        scores = np.where(keep[:, None, None, :] > 0, scores, -np.inf)
+        all_pad = ~(keep > 0).any(axis=1)
+        if all_pad.any():  # a row of padding only: a uniform average, as masked_softmax does
+            scores[all_pad] = 0.0
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs = scores / scores.sum(axis=-1, keepdims=True)
+        ctx = (probs @ qkv[2]).transpose(0, 2, 1, 3).reshape(n * t, d)
+        x = h.reshape(n * t, d) + ctx @ p["w_out"].T + p["b_out"]
+        x = _layer_norm(x, p["g1"], p["beta1"], p["eps"])
+        ff = np.maximum(x @ p["w1"].T + p["b1"], 0) @ p["w2"].T + p["b2"]
+        x = _layer_norm(x + ff, p["g2"], p["beta2"], p["eps"])
+        return {"h": x.reshape(n, t, d).astype(h.dtype, copy=False), "keep": keep}
+
+    def _params(self, i: int) -> dict:
+        if i not in self._cache:
+            layer = self.model.layers[i]
+            att = layer.self_attn
+            self._cache[i] = {
+                "nhead": layer.nhead, "w_in": att.in_proj_weight.data.copy(),
+                "b_in": att.in_proj_bias.data.copy(), "w_out": att.out_proj.weight.data.copy(),
+                "b_out": att.out_proj.bias.data.copy(), "w1": layer.linear1.weight.data.copy(),
+                "b1": layer.linear1.bias.data.copy(), "w2": layer.linear2.weight.data.copy(),
+                "b2": layer.linear2.bias.data.copy(), "g1": layer.norm1.weight.data.copy(),
+                "beta1": layer.norm1.bias.data.copy(), "g2": layer.norm2.weight.data.copy(),
+                "beta2": layer.norm2.bias.data.copy(), "eps": layer.norm1.eps}
+        return self._cache[i]
 
     def head(self, i: int, state: dict) -> tuple[np.ndarray, np.ndarray]:
         keep = state["keep"]
