@@ -85,7 +85,8 @@ def format_markdown(result) -> str:
     lines += ["", "Batch 1 for the MLP runs the compiled exit loop (and the compiled static "
               "loop for the full model); for the Transformer both run through the same "
               "array runner. Speed-ups compare candidates timed in the same run in "
-              f"alternating warm blocks, by {result.get('clock', 'wall-clock time')}."]
+              "alternating warm blocks, on the first seed's models (the realisation divides by "
+              f"that model's FLOP speed-up), by {result.get('clock', 'wall-clock time')}."]
     return "\n".join(lines) + "\n"
 
 
