@@ -113,8 +113,8 @@ def ffn(e, u):  # expert e's feed-forward block
 y_hand = np.stack([sum(gates[s, r] * ffn(chosen[s, r], x[s]) for r in range(k))
                    for s in range(6)])
 y_lib = layer(td.tensor(x)).data
-claim(bool(np.allclose(y_hand, y_lib)),
-      "By hand and `MoELayer` agree (largest gap {gap:.1e}).", gap=float(np.abs(y_hand - y_lib).max()))
+claim(bool(np.allclose(y_hand, y_lib)), "By hand and `MoELayer` agree (largest gap {gap:.1e}).",
+      gap=float(np.abs(y_hand - y_lib).max()))
 
 # %% [markdown]
 # The library never loops over tokens. It turns the router's choices into a flat list of
