@@ -129,3 +129,18 @@ def test_cost_model_takes_the_routers_own_flops():
     layer = MoELayer(switch, 16, 8, 4)
     layer.router.flops = lambda n: 0          # a router that costs nothing (a hash)
     assert moe_layer_cost(layer, 10)["router"] == 0
+
+
+def test_encoder_cost_model_equals_the_flop_counter_on_inference_ops():
+    from tinydyn.dynamic.moe.cost import moe_encoder_cost
+
+    model = MoETransformerEncoder(3, 16, 2, 8, 4, router="switch", k=2,
+                                  rng=np.random.default_rng(0)).eval()
+    x = Tensor(np.random.default_rng(1).standard_normal((2, 5, 16)).astype(np.float32))
+    with FlopCounter() as fc:
+        model(x)
+    cost = moe_encoder_cost(model, 5, batch=2)
+    # left out of the model: the balancing loss (Mean, Mul, Sum) and the gate read (TakeAlong)
+    bookkeeping = sum(fc.by_op[op] for op in ("Mean", "Mul", "Sum", "TakeAlong"))
+    assert fc.total - bookkeeping == cost["total"]
+    assert cost["per_input"] == cost["total"] / 2 and cost["moe"] > 0 and cost["dense_ffn"] > 0

@@ -22,9 +22,9 @@ from __future__ import annotations
 from tinydyn._checks import check_int, fail
 from tinydyn.dynamic.moe.dispatch import expert_row_flops
 from tinydyn.dynamic.moe.layer import MoELayer
-from tinydyn.measure.flops import linear_flops
+from tinydyn.measure.flops import layer_norm_flops, linear_flops, transformer_layer_flops
 
-__all__ = ["dense_ffn_cost", "moe_layer_cost"]
+__all__ = ["dense_ffn_cost", "moe_encoder_cost", "moe_layer_cost"]
 
 
 def moe_layer_cost(layer: MoELayer, n_tokens: int, n_assignments: int | None = None) -> dict:
@@ -60,3 +60,37 @@ def dense_ffn_cost(d_model: int, d_hidden: int, n_tokens: int, activation: str =
     s = check_int(fn, "n_tokens", n_tokens, min_value=1)
     act = 8 if activation == "gelu" else 1
     return linear_flops(d, h, s) + act * h * s + linear_flops(h, d, s)
+
+
+def moe_encoder_cost(model, seq_len: int, batch: int = 1) -> dict:
+    """FLOPs of an :class:`~tinydyn.dynamic.moe.models.MoETransformerEncoder` on ``batch``
+    sequences of ``seq_len`` tokens, nothing dropped: dict with ``attention_and_norms``,
+    ``dense_ffn``, ``moe`` (router + experts + combine of every MoE layer), ``final_norm``,
+    ``total`` and ``per_input`` (per sequence). A dense layer costs
+    ``transformer_layer_flops``; an MoE layer the same without its FFN, plus
+    :func:`moe_layer_cost`."""
+    from tinydyn.dynamic.moe.models import MoETransformerEncoder, MoETransformerEncoderLayer
+
+    fn = "moe_encoder_cost"
+    if not isinstance(model, MoETransformerEncoder):
+        fail(fn, f"model must be an MoETransformerEncoder, got {type(model).__name__}",
+             TypeError)
+    t = check_int(fn, "seq_len", seq_len, min_value=1)
+    b = check_int(fn, "batch", batch, min_value=1)
+    tokens = t * b
+    parts = {"attention_and_norms": 0, "dense_ffn": 0, "moe": 0, "final_norm": 0}
+    for layer in model.layers:
+        d, h = layer.d_model, layer.nhead
+        if isinstance(layer, MoETransformerEncoderLayer):
+            f = layer.moe.d_ff
+            parts["moe"] += moe_layer_cost(layer.moe, tokens)["total"]
+        else:
+            f = layer.dim_feedforward
+            parts["dense_ffn"] += dense_ffn_cost(d, f, tokens, layer.activation)
+        ffn = dense_ffn_cost(d, f, tokens, layer.activation)
+        parts["attention_and_norms"] += transformer_layer_flops(t, d, h, f, b) - ffn
+    if model.norm is not None:
+        parts["final_norm"] = layer_norm_flops(model.d_model * tokens)
+    parts["total"] = sum(parts.values())
+    parts["per_input"] = parts["total"] / b
+    return parts
