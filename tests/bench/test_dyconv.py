@@ -1,6 +1,7 @@
 """`tinydyn bench dyconv`: the suite's machinery on tiny recipes (a few steps, a tiny layer)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,13 @@ def test_the_torch_twin_computes_the_same_layer():
         torch.nn.functional.conv2d = original
     np.testing.assert_allclose(captured["y"].detach().numpy().reshape(2, 4, 5, 5),
                                layer(Tensor(data)).data, rtol=1e-4, atol=1e-5)
+
+
+def test_the_published_results_give_valid_shared_rows():
+    path = Path(__file__).resolve().parents[2] / "bench-results" / "dyconv.json"
+    if not path.is_file():
+        pytest.skip("no published bench-results/dyconv.json")
+    result = json.loads(path.read_text())
+    rows = check_rows(dyconv.table_rows(result), "dyconv")
+    assert {r["task"] for r in rows} == set(result["tasks"])
+    assert all(r["n_seeds"] == len(result["seeds"]) for r in rows)
