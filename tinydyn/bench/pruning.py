@@ -47,7 +47,8 @@ SWEEPS = {
     "Transkimmer": ("lambda", (0.002, 0.005, 0.01), (0.005,)),
     "PoWER-BERT": ("keep ratio", (0.3, 0.15, 0.05), (0.15,)),
 }
-RECIPE = {"batch": 16, "baseline_steps": 500, "ltp_soft": 150, "ltp_hard": 100,
+RECIPE = {"batch": 16, "baseline_steps": 800, "baseline_decay": 0.1, "ltp_soft": 150,
+          "ltp_hard": 100,
           "transkimmer": 200, "power_bert": 100, "quick_factor": 0.5,
           "train_len": (64, 128), "eval_len": (64, 128), "n_eval": 500, "n_timed_b1": 8,
           "batch_timed": 32, "scaling_lengths": (64, 128, 256, 512), "n_scaling": 4}
@@ -174,7 +175,7 @@ def _one_seed(seed, quick, repeats, log, scaling: dict) -> list:
     eval_task = load_pruning_task(seed, min_len=lo, max_len=hi, n_test=RECIPE["n_eval"])
     start = time.perf_counter()
     baseline = train_baseline(train_task, steps=_steps("baseline_steps", quick),
-                              batch=RECIPE["batch"], seed=seed)
+                              batch=RECIPE["batch"], seed=seed, decay=RECIPE["baseline_decay"])
     base = evaluate(baseline, eval_task.test)
     params = int(sum(p.data.size for p in baseline.parameters()))
     rows = [{"method": "Transformer", "knob": None, "value": 0.0, "accuracy": base["accuracy"],
@@ -223,7 +224,8 @@ def run_pruning(out_dir, *, quick=False, seed=0, seeds=None, repeats=None, log=p
     scaling: dict = {}
     runs = run_seeds(lambda s: _one_seed(s, quick, repeats, log, scaling), seed_list, log=log)
     result = {"machine": machine_line(), "seeds": seed_list, "quick": quick,
-              "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
+              "recipe": {**{k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
+                         "quick": quick},
               "sweeps": {m: {"knob": k, "values": list(s if quick else f)}
                          for m, (k, f, s) in SWEEPS.items()},
               "rows": aggregate_rows(runs), "scaling": scaling}

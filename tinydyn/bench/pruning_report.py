@@ -66,6 +66,10 @@ def verdicts(result) -> list:
     return out
 
 
+def _n(recipe, key) -> int:
+    return max(1, int(recipe[key] * (recipe["quick_factor"] if recipe.get("quick") else 1)))
+
+
 def format_markdown(result) -> str:
     seeds = result["seeds"]
     recipe = result["recipe"]
@@ -79,6 +83,11 @@ def format_markdown(result) -> str:
              f"Times per sequence: batch 1 over {recipe['n_timed_b1']} sequences one by one, "
              f"batched B = {recipe['batch_timed']} with repack compaction; each row paired "
              "with the baseline in the same alternating warm-block run.", "",
+             f"Recipe (Adam, batch {recipe['batch']}): the encoder {_n(recipe, 'baseline_steps')}"
+             f" steps, lr 3e-3 falling linearly to {recipe.get('baseline_decay', 1.0):g}x; LTP "
+             f"{_n(recipe, 'ltp_soft')} soft + {_n(recipe, 'ltp_hard')} hard steps; Transkimmer "
+             f"{_n(recipe, 'transkimmer')} steps; PoWER-BERT {_n(recipe, 'power_bert')} steps; "
+             "each pruning model starts from the trained encoder.", "",
              "| method | knob | test accuracy % | FLOPs % | kept tokens per layer | "
              "batch-1 speed-up | B=32 speed-up | FLOP speed-up (timed set) | realisation |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -61,15 +61,21 @@ def batches(split, batch: int, rng: np.random.Generator):
             yield tokens, lengths, labels[idx]
 
 
-def _loop(model, task, steps, batch, groups, rng, penalty=0.0, log_every=0, log=None):
+def _loop(model, task, steps, batch, groups, rng, penalty=0.0, log_every=0, log=None,
+          decay: float = 1.0):
+    """Adam on minibatches; the learning rates fall linearly to ``decay`` times their start
+    over the steps (1.0: constant)."""
     fn = "train"
     steps = check_int(fn, "steps", steps, min_value=0)
     penalty = check_float(fn, "penalty", penalty, low=0.0)
     optimizer = Adam(groups)
+    start_lrs = [g["lr"] for g in optimizer.param_groups]
     stream = batches(task.train, batch, rng)
     model.train()
     history = []
     for step in range(steps):
+        for g, lr in zip(optimizer.param_groups, start_lrs):
+            g["lr"] = lr * (1.0 - (1.0 - decay) * step / max(1, steps - 1))
         tokens, lengths, labels = next(stream)
         out = model(tokens, lengths)
         logits = out if not hasattr(out, "logits") else out.logits
@@ -95,12 +101,13 @@ def _params(model, exclude=()):
 
 
 def train_baseline(task, *, steps: int = 300, batch: int = 32, lr: float = 3e-3, seed: int = 0,
-                   log=None) -> EncoderClassifier:
-    """The full encoder classifier (MODEL_SIZE) trained from scratch."""
+                   decay: float = 1.0, log=None) -> EncoderClassifier:
+    """The full encoder classifier (MODEL_SIZE) trained from scratch (learning rate falling
+    linearly to ``decay`` times ``lr``)."""
     model = EncoderClassifier(task.vocab_size, task.num_classes, **MODEL_SIZE,
                               rng=np.random.default_rng(1000 + seed))
     _loop(model, task, steps, batch, [{"params": _params(model), "lr": lr}],
-          np.random.default_rng(2000 + seed), log=log)
+          np.random.default_rng(2000 + seed), log=log, decay=decay)
     return model
 
 
