@@ -78,3 +78,15 @@ def test_verdicts_judge_the_most_accurate_knob_under_half_the_flops():
     assert ltp[1]["met"] and not ltp[2]["met"] and ltp[3]["met"]
     tk = [x for x in v if x["target"].startswith("Transkimmer")]
     assert len(tk) == 1 and not tk[0]["met"]
+
+
+def test_from_results_rewrites_the_report_from_the_json(result, capsys):
+    import argparse
+
+    res, out = result
+    (out / "pruning.md").write_text("stale", encoding="utf-8")
+    args = argparse.Namespace(out=str(out), from_results=True, quick=False, seed=0, seeds=None,
+                              repeats=15, quiet=True)
+    assert pruning.main(args) == 0
+    md = (out / "pruning.md").read_text(encoding="utf-8")
+    assert md.startswith("# tinydyn bench pruning") and "## Targets" in md

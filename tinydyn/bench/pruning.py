@@ -243,9 +243,19 @@ def run_pruning(out_dir, *, quick=False, seed=0, seeds=None, repeats=None, log=p
 
 
 def main(args) -> int:
-    """`tinydyn bench pruning [--quick] [--seed S] [--seeds N] [--out DIR]`."""
+    """`tinydyn bench pruning [--quick] [--seed S] [--seeds N] [--out DIR] [--from-results]`
+    (the last rewrites pruning.md, the verdicts and the plots from pruning.json)."""
     print(f"tinydyn bench pruning — {machine_line()}")
     start = time.perf_counter()
+    if getattr(args, "from_results", False):  # re-render pruning.md and the plots
+        path = Path(args.out) / "pruning.json"
+        result = json.loads(path.read_text(encoding="utf-8"))
+        result["verdicts"] = verdicts(result)
+        path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        (Path(args.out) / "pruning.md").write_text(format_markdown(result), encoding="utf-8")
+        plots(result, args.out)
+        print((Path(args.out) / "pruning.md").read_text(encoding="utf-8"))
+        return 0
     repeats = None if args.repeats == 15 else args.repeats  # 15 is the CLI's generic default
     run_pruning(args.out, quick=args.quick, seed=args.seed, seeds=getattr(args, "seeds", None),
                 repeats=repeats, log=None if args.quiet else print)

@@ -46,8 +46,8 @@ def verdicts(result) -> list:
         knob = f"{row['knob']} = {row['value']:g}"
         share = mean_of(row["flops"]) / mean_of(_base(result)["flops"])
         out.append({"target": f"{method}: <= 1 point below the encoder at <= 50% FLOPs",
-                    "measured": f"{knob}: {100 * gap:+.1f} points below at "
-                                f"{100 * share:.0f}% FLOPs",
+                    "measured": f"{knob}: {abs(100 * gap):.1f} points "
+                                f"{'below' if gap > 0 else 'above'} at {100 * share:.0f}% FLOPs",
                     "met": gap <= TARGETS["accuracy_gap"]})
         for key, name in (("speedup_b1", "batch-1 speed-up"),
                           ("speedup_batched", "B = 32 speed-up (repack)")):
