@@ -43,8 +43,8 @@ __all__ = ["RECIPE", "SWEEPS", "main", "run_pruning", "table_rows"]
 
 # method -> (knob, full sweep, quick sweep); the middle value also times every compaction
 SWEEPS = {
-    "LTP": ("lambda", (0.02, 0.05, 0.1), (0.05,)),
-    "Transkimmer": ("lambda", (0.002, 0.005, 0.01), (0.005,)),
+    "LTP": ("lambda", (0.05, 0.1, 0.3), (0.1,)),
+    "Transkimmer": ("lambda", (0.005, 0.007, 0.01), (0.007,)),
     "PoWER-BERT": ("keep ratio", (0.3, 0.15, 0.05), (0.15,)),
 }
 RECIPE = {"batch": 16, "baseline_steps": 800, "baseline_decay": 0.1, "ltp_soft": 150,
