@@ -90,3 +90,8 @@ def test_from_results_rewrites_the_report_from_the_json(result, capsys):
     assert pruning.main(args) == 0
     md = (out / "pruning.md").read_text(encoding="utf-8")
     assert md.startswith("# tinydyn bench pruning") and "## Targets" in md
+
+
+def test_table_rows_name_the_task_with_its_lengths(result):
+    res, _ = result
+    assert {r["task"] for r in table_rows(res)} == {"sparse_signal (10-16 tokens)"}

@@ -10,7 +10,6 @@ __all__ = ["TARGETS", "format_markdown", "plots", "table_rows", "verdicts"]
 
 TARGETS = {"accuracy_gap": 0.01, "flop_share": 0.5, "speedup_b1": 1.6, "speedup_batched": 1.4,
            "realisation": 0.7, "realisation_length": 256}
-TASK = "sparse_signal (128-256 tokens)"
 
 
 def _stat(value, key="mean"):
@@ -192,13 +191,15 @@ def table_rows(result: dict) -> list[dict]:
     n = len(result["seeds"])
     base = _base(result)
     batch = result["recipe"]["batch_timed"]
+    lo, hi = result["recipe"]["eval_len"]
+    task = f"sparse_signal ({lo}-{hi} tokens)"
 
     def std(v):
         return _stat(v, "std") if n > 1 else None
 
     base_batched = [mean_of(r["base_t_batched"]) for r in result["rows"]
                     if r.get("base_t_batched")]
-    rows = [make_row(family="pruning", method="Transformer encoder", task=TASK, knob=None,
+    rows = [make_row(family="pruning", method="Transformer encoder", task=task, knob=None,
                      accuracy=_stat(base["accuracy"]), accuracy_std=std(base["accuracy"]),
                      n_seeds=n, flops=_stat(base["flops"]), params=_stat(base["params"]),
                      t_batch1_s=_base_time(result),
@@ -210,7 +211,7 @@ def table_rows(result: dict) -> list[dict]:
             continue
         speedup, flop = _stat(r.get("speedup_b1")), _stat(r.get("flop_speedup"))
         rows.append(make_row(
-            family="pruning", method=r["method"], task=TASK,
+            family="pruning", method=r["method"], task=task,
             knob=f"{r['knob']} = {r['value']:g}", accuracy=_stat(r["accuracy"]),
             accuracy_std=std(r["accuracy"]), n_seeds=n, flops=_stat(r["flops"]),
             params=_stat(r["params"]), t_batch1_s=_stat(r.get("t_b1")),
