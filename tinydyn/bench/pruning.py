@@ -7,10 +7,13 @@ shrink as 1/n, so a length shift between training and test would penalise it unf
 full encoder classifier, then each method's sweep over its knob (LTP's and Transkimmer's
 penalty lambda, PoWER-BERT's keep ratio), each model fine-tuned from the
 baseline. Each row's times are paired with the baseline's in the same warm-block run
-(:func:`tinydyn.measure.time_fns`): batch 1 (sequences one by one) and B = 32 with repack
-compaction; for the middle knob of each method also the other compactions ("loop": one
-sequence at a time; "masked": nothing removed). On the first seed, a scaling sweep: LTP's
-and Transkimmer's batch-1 speed-up and realisation against sequence length 64..512.
+(:func:`tinydyn.measure.time_fns`), both models running on raw arrays
+(:mod:`tinydyn.dynamic.pruning.fast`; at batch 1 also both through the autograd ops,
+whose per-op dispatch is most of a small layer's time): batch 1 (sequences one by one) and
+B = 32 with repack compaction; for the middle knob of each method also the other
+compactions ("loop": one sequence at a time; "masked": nothing removed). On the first
+seed, a scaling sweep: LTP's and Transkimmer's batch-1 speed-up and realisation against
+sequence length 64..512.
 
 Writes ``pruning.md``, ``pruning.json``, ``pruning.png`` (accuracy against FLOPs and against
 batch-1 time, one front per method) and ``pruning_scaling.png``.
@@ -29,6 +32,7 @@ from tinydyn.bench.harness import machine_line
 from tinydyn.bench.pruning_report import format_markdown, plots, table_rows, verdicts
 from tinydyn.bench.seeds import aggregate_rows, run_seeds
 from tinydyn.dynamic.pruning import full_cost, hard_forward, pad_tokens, pruning_cost
+from tinydyn.dynamic.pruning.inference import fast_forward
 from tinydyn.dynamic.pruning.training import (
     evaluate,
     load_pruning_task,
@@ -73,7 +77,11 @@ def _train(method, value, baseline, task, seed, quick):
                             steps=_steps("power_bert", quick))
 
 
-def _plain_fn(model, tokens, lengths):
+def _plain_fn(model, tokens, lengths, fast=True):
+    """The full encoder: on raw arrays (``fast``) or through the autograd ops."""
+    if fast:
+        return lambda: fast_forward(model, tokens, lengths)
+
     def run():
         with no_grad():
             model(tokens, lengths)
@@ -90,8 +98,9 @@ def _one_by_one(fn_for, sequences):
     return run
 
 
-def _hard_fn(model, compaction):
-    return lambda tokens, lengths: (lambda: hard_forward(model, tokens, lengths, compaction))
+def _hard_fn(model, compaction, fast=True):
+    return lambda tokens, lengths: (
+        lambda: hard_forward(model, tokens, lengths, compaction, fast=fast))
 
 
 def _flop_ratio(baseline, model, sequences) -> float:
@@ -104,47 +113,57 @@ def _flop_ratio(baseline, model, sequences) -> float:
 
 
 def _time_pair(baseline, model, b1_seqs, batch_seqs, repeats, all_compactions):
+    """Paired times: both models on raw arrays (the main numbers), and at batch 1 also both
+    through the autograd ops (``*_ops``: what the engine's per-op cost does to the saving)."""
     tokens, lengths = pad_tokens(batch_seqs)
     fns = {"base_b1": _one_by_one(lambda t, n: _plain_fn(baseline, t, n), b1_seqs),
            "b1": _one_by_one(_hard_fn(model, "repack"), b1_seqs),
+           "base_b1_ops": _one_by_one(lambda t, n: _plain_fn(baseline, t, n, False), b1_seqs),
+           "b1_ops": _one_by_one(_hard_fn(model, "repack", False), b1_seqs),
            "base_batched": _plain_fn(baseline, tokens, lengths),
            "batched": _hard_fn(model, "repack")(tokens, lengths)}
     if all_compactions:
         fns["batched_loop"] = _hard_fn(model, "loop")(tokens, lengths)
         fns["batched_masked"] = _hard_fn(model, "masked")(tokens, lengths)
     t = time_fns(fns, repeats=repeats, block=max(1, repeats // 2), warmup=1)
-    out = {"t_b1": t["b1"].median / len(b1_seqs), "base_t_b1": t["base_b1"].median / len(b1_seqs),
-           "t_batched": t["batched"].median / len(batch_seqs),
-           "base_t_batched": t["base_batched"].median / len(batch_seqs)}
+    n1, nb = len(b1_seqs), len(batch_seqs)
+    out = {"t_b1": t["b1"].median / n1, "base_t_b1": t["base_b1"].median / n1,
+           "t_batched": t["batched"].median / nb,
+           "base_t_batched": t["base_batched"].median / nb}
     out["speedup_b1"] = out["base_t_b1"] / out["t_b1"]
+    out["speedup_b1_ops"] = t["base_b1_ops"].median / t["b1_ops"].median
     out["speedup_batched"] = out["base_t_batched"] / out["t_batched"]
     if all_compactions:
         for c in ("loop", "masked"):
             out[f"speedup_batched_{c}"] = out["base_t_batched"] / (
-                t[f"batched_{c}"].median / len(batch_seqs))
+                t[f"batched_{c}"].median / nb)
     return out
 
 
 def _layer_times(baseline, length, repeats) -> dict:
-    """One encoder layer at batch 1 on 2 tokens and on ``length`` + 1: the fixed cost every
-    layer pays whatever the tokens (op dispatch, small GEMMs) against the full layer."""
+    """One encoder layer at batch 1 on 2 tokens and on ``length`` + 1, through the autograd
+    ops (``layer_t_*``) and on raw arrays (``fast_layer_t_*``): the fixed cost every layer
+    pays whatever the tokens, against the full layer."""
     from tinydyn.autograd.tensor import Tensor
     from tinydyn.dynamic.pruning import encoder_layer
+    from tinydyn.dynamic.pruning.fast import fast_layer
 
     layer = baseline.encoder.layers[1]
     rng = np.random.default_rng(0)
     fns = {}
     for n in (2, length + 1):
-        x = Tensor(rng.standard_normal((1, n, baseline.d_model)).astype(np.float32))
-        pad = np.zeros((1, n), bool)
+        data = rng.standard_normal((1, n, baseline.d_model)).astype(np.float32)
+        x, pad = Tensor(data), np.zeros((1, n), bool)
 
         def run(x=x, pad=pad):
             with no_grad():
                 encoder_layer(layer, x, pad)
-        fns[n] = run
-    t = time_fns({str(n): f for n, f in fns.items()}, repeats=repeats, warmup=1,
-                 block=max(1, repeats // 2))
-    return {"layer_t_2": t["2"].median, "layer_t_full": t[str(length + 1)].median}
+        fns[f"ops {n}"] = run
+        fns[f"fast {n}"] = lambda data=data, pad=pad: fast_layer(layer, data, pad)
+    t = time_fns(fns, repeats=repeats, warmup=1, block=max(1, repeats // 2))
+    full = length + 1
+    return {"layer_t_2": t["ops 2"].median, "layer_t_full": t[f"ops {full}"].median,
+            "fast_layer_t_2": t["fast 2"].median, "fast_layer_t_full": t[f"fast {full}"].median}
 
 
 def _scaling(baseline, models, seed, repeats, log) -> list:
@@ -156,12 +175,16 @@ def _scaling(baseline, models, seed, repeats, log) -> list:
         seqs = list(task.test.fields[0])
         for method, model in models.items():
             fns = {"base": _one_by_one(lambda t, n: _plain_fn(baseline, t, n), seqs),
-                   "pruned": _one_by_one(_hard_fn(model, "repack"), seqs)}
+                   "pruned": _one_by_one(_hard_fn(model, "repack"), seqs),
+                   "base_ops": _one_by_one(lambda t, n: _plain_fn(baseline, t, n, False), seqs),
+                   "pruned_ops": _one_by_one(_hard_fn(model, "repack", False), seqs)}
             t = time_fns(fns, repeats=repeats, block=max(1, repeats // 2), warmup=1)
             speedup = t["base"].median / t["pruned"].median
             flop = _flop_ratio(baseline, model, seqs)
             rows.append({"method": method, "length": length, "speedup_b1": speedup,
-                         "flop_speedup": flop, "realisation": speedup / flop, **layer})
+                         "flop_speedup": flop, "realisation": speedup / flop,
+                         "speedup_b1_ops": t["base_ops"].median / t["pruned_ops"].median,
+                         **layer})
             if log:
                 log(f"  scaling T={length} {method}: speed-up {speedup:.2f}x, FLOPs "
                     f"{flop:.2f}x")

@@ -26,10 +26,12 @@ import numpy as np
 from tinydyn._checks import fail
 from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.ops_index import take_along_dim
-from tinydyn.dynamic.pruning.common import encoder_layer
-from tinydyn.dynamic.pruning.models import PruningClassifier
+from tinydyn.autograd.tensor import Tensor
+from tinydyn.dynamic.pruning.common import check_batch, encoder_layer, with_cls
+from tinydyn.dynamic.pruning.fast import fast_head, fast_layer
+from tinydyn.dynamic.pruning.models import EncoderClassifier, PruningClassifier
 
-__all__ = ["COMPACTIONS", "HardResult", "compact_rows", "hard_forward"]
+__all__ = ["COMPACTIONS", "HardResult", "compact_rows", "fast_forward", "hard_forward"]
 
 COMPACTIONS = ("repack", "loop", "masked")
 
@@ -64,21 +66,24 @@ def _check_model(fn: str, model) -> None:
              "are then deterministic and exactly 0 or 1)")
 
 
-def hard_forward(model: PruningClassifier, tokens, lengths, compaction: str = "repack"
-                 ) -> HardResult:
+def hard_forward(model: PruningClassifier, tokens, lengths, compaction: str = "repack",
+                 fast: bool = False) -> HardResult:
     """Run ``model`` (in eval mode) on tokens (B, T) int with lengths (B,), dropping pruned
-    tokens from the tensors (see the module docstring for ``compaction``)."""
+    tokens from the tensors (see the module docstring for ``compaction``). ``fast``: the
+    layers run on raw arrays (:mod:`~tinydyn.dynamic.pruning.fast`), not through the
+    autograd ops; same results up to float rounding, same FLOPs charged."""
     fn = "hard_forward"
     _check_model(fn, model)
     if compaction not in COMPACTIONS:
         fail(fn, f"compaction must be one of {COMPACTIONS}, got {compaction!r}")
-    from tinydyn.dynamic.pruning.common import check_batch
+    if not isinstance(fast, bool):
+        fail(fn, f"fast must be a bool, got {type(fast).__name__}", TypeError)
     tokens, lengths = check_batch(fn, tokens, lengths, model.vocab_size)
     with no_grad():
         if compaction != "loop":
-            return _run(model, tokens, lengths, remove=compaction == "repack")
-        parts = [_run(model, tokens[b:b + 1, :lengths[b]], lengths[b:b + 1], remove=True)
-                 for b in range(len(tokens))]
+            return _run(model, tokens, lengths, remove=compaction == "repack", fast=fast)
+        parts = [_run(model, tokens[b:b + 1, :lengths[b]], lengths[b:b + 1], remove=True,
+                      fast=fast) for b in range(len(tokens))]
     T = tokens.shape[1] + 1
     hidden = np.zeros((len(tokens), T, model.d_model), dtype=parts[0].hidden.dtype)
     for b, p in enumerate(parts):
@@ -88,8 +93,28 @@ def hard_forward(model: PruningClassifier, tokens, lengths, compaction: str = "r
                       np.concatenate([p.counts for p in parts]), hidden)
 
 
-def _run(model, tokens, lengths, remove: bool) -> HardResult:
-    ids, pad, x, lengths = model.embed("hard_forward", tokens, lengths)
+def fast_forward(model: EncoderClassifier, tokens, lengths) -> np.ndarray:
+    """The full encoder classifier (eval mode) on raw arrays: logits (B, C). The baseline
+    that ``hard_forward(..., fast=True)`` is compared with."""
+    fn = "fast_forward"
+    if not isinstance(model, EncoderClassifier):
+        fail(fn, f"model must be an EncoderClassifier, got {type(model).__name__}", TypeError)
+    if model.training:
+        fail(fn, "model is in training mode; call model.eval() first")
+    tokens, lengths = check_batch(fn, tokens, lengths, model.vocab_size)
+    ids, pad = with_cls(tokens, lengths, model.cls_id)
+    x = model.embedding.weight.data[ids]
+    for layer in model.encoder.layers:
+        x, _ = fast_layer(layer, x, pad)
+    return fast_head(model.head, x[:, 0])
+
+
+def _run(model, tokens, lengths, remove: bool, fast: bool = False) -> HardResult:
+    if fast:
+        ids, pad = with_cls(tokens, lengths, model.cls_id)
+        x = model.embedding.weight.data[ids]
+    else:
+        ids, pad, x, lengths = model.embed("hard_forward", tokens, lengths)
     B, T = ids.shape
     positions = np.broadcast_to(np.arange(T), (B, T)).copy()
     valid = ~pad
@@ -101,20 +126,28 @@ def _run(model, tokens, lengths, remove: bool) -> HardResult:
         if l > 0:
             prunable = valid.copy()
             prunable[:, 0] = False  # row 0 is [CLS]: it is never pruned, so never moves
-            m = model.decide(l - 1, x, probs, ~valid, None, prunable, lengths).data > 0.5
+            xt, pt = (Tensor(x), Tensor(probs)) if fast else (x, probs)
+            m = model.decide(l - 1, xt, pt, ~valid, None, prunable, lengths).data > 0.5
             keep = m & valid
             leaving = valid & ~keep
             if leaving.any():  # a pruned token's output is its state when it left
-                hidden[np.nonzero(leaving)[0], positions[leaving]] = x.data[leaving]
+                hidden[np.nonzero(leaving)[0], positions[leaving]] = xt.data[leaving]
             if remove:
                 order, valid = compact_rows(keep)
-                x = take_along_dim(x, order[:, :, None], dim=1)
+                if fast:
+                    x = np.take_along_axis(x, order[:, :, None], axis=1)
+                else:
+                    x = take_along_dim(x, order[:, :, None], dim=1)
                 positions = positions[rows, order]
             else:
                 valid = keep
         kept_positions.append([positions[b][valid[b]] for b in range(B)])
         counts[:, l] = valid.sum(axis=1)
-        x, probs = encoder_layer(layer, x, ~valid)
-    hidden[np.nonzero(valid)[0], positions[valid]] = x.data[valid]
-    logits = model.head(x[:, 0]).data
+        if fast:
+            x, probs = fast_layer(layer, x, ~valid)
+        else:
+            x, probs = encoder_layer(layer, x, ~valid)
+    final = x if fast else x.data
+    hidden[np.nonzero(valid)[0], positions[valid]] = final[valid]
+    logits = fast_head(model.head, final[:, 0]) if fast else model.head(x[:, 0]).data
     return HardResult(logits, kept_positions, counts, hidden)
