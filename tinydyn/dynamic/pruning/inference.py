@@ -26,7 +26,6 @@ import numpy as np
 from tinydyn._checks import fail
 from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.ops_index import take_along_dim
-from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.pruning.common import check_batch, encoder_layer, with_cls
 from tinydyn.dynamic.pruning.fast import fast_head, fast_layer
 from tinydyn.dynamic.pruning.models import EncoderClassifier, PruningClassifier
@@ -126,12 +125,15 @@ def _run(model, tokens, lengths, remove: bool, fast: bool = False) -> HardResult
         if l > 0:
             prunable = valid.copy()
             prunable[:, 0] = False  # row 0 is [CLS]: it is never pruned, so never moves
-            xt, pt = (Tensor(x), Tensor(probs)) if fast else (x, probs)
-            m = model.decide(l - 1, xt, pt, ~valid, None, prunable, lengths).data > 0.5
+            if fast:
+                m = model.decide_arrays(l - 1, x, probs, ~valid, prunable, lengths)
+            else:
+                m = model.decide(l - 1, x, probs, ~valid, None, prunable, lengths).data > 0.5
             keep = m & valid
             leaving = valid & ~keep
             if leaving.any():  # a pruned token's output is its state when it left
-                hidden[np.nonzero(leaving)[0], positions[leaving]] = xt.data[leaving]
+                states = x if fast else x.data
+                hidden[np.nonzero(leaving)[0], positions[leaving]] = states[leaving]
             if remove:
                 order, valid = compact_rows(keep)
                 if fast:

@@ -19,9 +19,11 @@ import numpy as np
 
 from tinydyn._checks import check_float, check_int, fail
 from tinydyn.autograd.ops_estimators import gumbel_softmax
+from tinydyn.autograd.ops_gelu import erf_array
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
-from tinydyn.dynamic.pruning.models import PruningClassifier, ltp_scores
+from tinydyn.dynamic.pruning.models import PruningClassifier, ltp_scores, ltp_scores_array
+from tinydyn.kernels.layer_norm import layer_norm_forward
 from tinydyn.measure.flops import add_flops
 from tinydyn.nn import functional as F
 from tinydyn.nn.layers import LayerNorm, Linear
@@ -100,6 +102,11 @@ class LTPClassifier(PruningClassifier):
             return _const(keep, probs.dtype)
         return ltp_soft_mask(s, self.thresholds[d], self.temperature, prunable)
 
+    def decide_arrays(self, d, x, probs, pad, prunable, lengths):
+        s = ltp_scores_array(probs, ~pad)
+        add_flops(s.size, "LTP threshold")
+        return ltp_hard_keep(s, self.thresholds.data[d], prunable)
+
     def gate_before(self, x, m):
         # LTP multiplies the layer's output by the mask (a pruned token's state goes to 0)
         return x * m.reshape(m.shape + (1,))
@@ -150,6 +157,19 @@ class TranskimmerClassifier(PruningClassifier):
         m = gumbel_softmax(logits, self.tau, hard=True)[:, :, 1]  # exactly 0/1, ST gradient
         return m * Tensor(prunable.astype(m.dtype)) + Tensor((~prunable).astype(m.dtype))
 
+    def decide_arrays(self, d, x, probs, pad, prunable, lengths):
+        p = self.predictors[d]
+        B, T, D = x.shape
+        h = layer_norm_forward(x.reshape(B * T, D), p.norm.weight.data, p.norm.bias.data,
+                               p.norm.eps)[0]
+        h = h @ p.fc1.weight.data.T + p.fc1.bias.data
+        h = 0.5 * h * (1.0 + erf_array(h / np.sqrt(2.0)))  # the exact GELU
+        logits = h @ p.fc2.weight.data.T + p.fc2.bias.data
+        P = self.predictor_hidden
+        add_flops(B * T * (8 * D + 2 * D * P + P + 8 * P + 2 * P * 2 + 2 + 1),
+                  "Transkimmer decision")
+        return np.where(prunable, (logits[:, 1] > logits[:, 0]).reshape(B, T), True)
+
     def carry(self, new, old, keep, m):
         if keep is None:
             return new
@@ -178,11 +198,18 @@ class PowerBertClassifier(PruningClassifier):
     def hard_decisions(self) -> bool:
         return True
 
+    def decide_arrays(self, d, x, probs, pad, prunable, lengths):
+        return self._select(d, ltp_scores_array(probs, ~pad), prunable, lengths) > 0.5
+
     def decide(self, d, x, probs, pad, keep, prunable, lengths):
         weight = (~pad).astype(probs.dtype)
         if keep is not None:
             weight = weight * keep.data
         s = ltp_scores(probs, weight).data
+        return _const(self._select(d, s, prunable, lengths), probs.dtype)
+
+    def _select(self, d, s, prunable, lengths) -> np.ndarray:
+        """Keep the ceil(r_d * length) best-scored prunable tokens (0/1 array)."""
         budget = np.maximum(1, np.ceil(self.keep_ratios[d] * lengths - 1e-9)).astype(np.int64)
         # rank the prunable tokens by score (stable: ties go to the earlier position)
         order = np.argsort(np.where(prunable, -s, np.inf), axis=1, kind="stable")
@@ -190,4 +217,4 @@ class PowerBertClassifier(PruningClassifier):
         np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
         m = rank < budget[:, None]
         add_flops(s.size, "PoWER-BERT selection")
-        return _const(_force(m, prunable), probs.dtype)
+        return _force(m, prunable)

@@ -27,12 +27,14 @@ from tinydyn.autograd.ops_shape import cat
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.pruning.common import check_batch, encoder_layer, with_cls
+from tinydyn.measure.flops import add_flops
 from tinydyn.nn import functional as F
 from tinydyn.nn.attention import TransformerEncoder
 from tinydyn.nn.layers import Embedding, Linear
 from tinydyn.nn.module import Module
 
-__all__ = ["EncoderClassifier", "PruningClassifier", "PruningOutput", "ltp_scores"]
+__all__ = ["EncoderClassifier", "PruningClassifier", "PruningOutput", "ltp_scores",
+           "ltp_scores_array"]
 
 
 
@@ -50,6 +52,15 @@ class PruningOutput:
     keep: list
     kept_fraction: Tensor | None
     penalty: Tensor | None
+
+
+def ltp_scores_array(probs: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """:func:`ltp_scores` on raw arrays with 0/1 query weights ``real`` (B, T) bool; charges
+    the same FLOPs as the ops it replaces (weight, sum over heads and queries, divide)."""
+    w = real.astype(probs.dtype)
+    received = (probs * w[:, None, :, None]).sum(axis=(1, 2))
+    add_flops(2 * probs.size + received.size, "LTP score")
+    return received / (probs.shape[1] * w.sum(axis=1, keepdims=True))
 
 
 def ltp_scores(probs: Tensor, query_weight) -> Tensor:
@@ -138,6 +149,12 @@ class PruningClassifier(EncoderClassifier):
     def hard_decisions(self) -> bool:
         """True when every decision is exactly 0 or 1 (keys are then masked exactly)."""
         raise NotImplementedError
+
+    def decide_arrays(self, d: int, x: np.ndarray, probs: np.ndarray, pad: np.ndarray,
+                      prunable: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The hard decision on raw arrays (the fast inference path): (B, T) bool keep.
+        Subclasses compute it with NumPy; this default goes through :meth:`decide`."""
+        return self.decide(d, Tensor(x), Tensor(probs), pad, None, prunable, lengths).data > 0.5
 
     def carry(self, new: Tensor, old: Tensor, keep: Tensor | None, m: Tensor | None) -> Tensor:
         """A layer's output as the next layer's input (default: the new state)."""
