@@ -166,9 +166,10 @@ def _layer_times(baseline, length, repeats) -> dict:
             "fast_layer_t_2": t["fast 2"].median, "fast_layer_t_full": t[f"fast {full}"].median}
 
 
-def _scaling(baseline, models, seed, repeats, log) -> list:
+def _scaling(baseline, models, seed, repeats, log, quick=False) -> list:
     rows = []
-    for length in RECIPE["scaling_lengths"]:
+    lengths = RECIPE["scaling_lengths"]
+    for length in (lengths[1:-1] or lengths) if quick else lengths:  # quick: the middle ones
         layer = _layer_times(baseline, length, repeats)
         task = load_pruning_task(seed=10_000 + seed, min_len=length, max_len=length,
                                  n_train=1, n_val=0, n_test=RECIPE["n_scaling"])
@@ -234,7 +235,7 @@ def _one_seed(seed, quick, repeats, log, scaling: dict) -> list:
                     f"{row['speedup_b1']:.2f}x, B=32 {row['speedup_batched']:.2f}x "
                     f"({train_s:.0f} s)")
     if not scaling:
-        scaling["rows"] = _scaling(baseline, middle, seed, repeats, log)
+        scaling["rows"] = _scaling(baseline, middle, seed, repeats, log, quick)
         scaling["seed"] = seed
     return rows
 
