@@ -54,7 +54,8 @@ SWEEPS = {
 RECIPE = {"batch": 16, "baseline_steps": 800, "baseline_decay": 0.1, "ltp_soft": 150,
           "ltp_hard": 100,
           "transkimmer": 200, "power_bert": 100, "quick_factor": 0.5,
-          "train_len": (64, 128), "eval_len": (64, 128), "n_eval": 500, "n_timed_b1": 8,
+          "train_len": (64, 128), "eval_len": (64, 128), "n_eval": 500, "n_eval_quick": 200,
+          "n_timed_b1": 8,
           "batch_timed": 32, "scaling_lengths": (64, 128, 256, 512), "n_scaling": 4}
 
 
@@ -200,7 +201,8 @@ def _one_seed(seed, quick, repeats, log, scaling: dict) -> list:
     start = time.perf_counter()
     baseline = train_baseline(train_task, steps=_steps("baseline_steps", quick),
                               batch=RECIPE["batch"], seed=seed, decay=RECIPE["baseline_decay"])
-    base = evaluate(baseline, eval_task.test)
+    limit = RECIPE["n_eval_quick"] if quick else None
+    base = evaluate(baseline, eval_task.test, limit=limit)
     params = int(sum(p.data.size for p in baseline.parameters()))
     rows = [{"method": "Transformer", "knob": None, "value": 0.0, "accuracy": base["accuracy"],
              "flops": base["flops"], "params": params, "train_s": time.perf_counter() - start}]
@@ -215,7 +217,7 @@ def _one_seed(seed, quick, repeats, log, scaling: dict) -> list:
             start = time.perf_counter()
             model = _train(method, value, baseline, train_task, seed, quick)
             train_s = time.perf_counter() - start
-            metrics = evaluate(model, eval_task.test)
+            metrics = evaluate(model, eval_task.test, limit=limit)
             is_middle = value == values[len(values) // 2]
             row = {"method": method, "knob": knob, "value": float(value),
                    "accuracy": metrics["accuracy"], "flops": metrics["flops"],

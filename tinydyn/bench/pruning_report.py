@@ -76,7 +76,9 @@ def format_markdown(result) -> str:
     lines = [f"# tinydyn bench pruning{' (quick)' if result['quick'] else ''}", "",
              f"Measured on: {result['machine']}", "",
              f"Seeds {seeds}; trained on sparse_signal with {recipe['train_len'][0]}-"
-             f"{recipe['train_len'][1]} tokens, tested on {recipe['n_eval']} sequences of "
+             f"{recipe['train_len'][1]} tokens, tested on "
+             f"{recipe.get('n_eval_quick') if recipe.get('quick') else recipe['n_eval']} "
+             "sequences of "
              f"{recipe['eval_len'][0]}-{recipe['eval_len'][1]} tokens; mean ± std over seeds. "
              "Encoder: 4 post-norm layers, d = 32, 2 heads, FFN 64, [CLS] head. FLOPs per "
              "input from the decisions on the hard path (predictors and scores included). "
