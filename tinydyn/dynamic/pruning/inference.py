@@ -134,7 +134,11 @@ def _run(model, tokens, lengths, remove: bool, fast: bool = False) -> HardResult
             if leaving.any():  # a pruned token's output is its state when it left
                 states = x if fast else x.data
                 hidden[np.nonzero(leaving)[0], positions[leaving]] = states[leaving]
-            if remove:
+            if remove and fast and B == 1:  # one sequence: no padding, a plain row gather
+                kept = np.flatnonzero(keep[0])
+                x, positions = x[:, kept], positions[:, kept]
+                valid = np.ones((1, len(kept)), bool)
+            elif remove:
                 order, valid = compact_rows(keep)
                 if fast:
                     x = np.take_along_axis(x, order[:, :, None], axis=1)

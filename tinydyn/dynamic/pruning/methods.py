@@ -22,9 +22,9 @@ from tinydyn.autograd.ops_estimators import gumbel_softmax
 from tinydyn.autograd.ops_gelu import erf_array
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
+from tinydyn.dynamic.pruning.fast import charge
 from tinydyn.dynamic.pruning.models import PruningClassifier, ltp_scores, ltp_scores_array
 from tinydyn.kernels.layer_norm import layer_norm_forward
-from tinydyn.measure.flops import add_flops
 from tinydyn.nn import functional as F
 from tinydyn.nn.layers import LayerNorm, Linear
 from tinydyn.nn.module import Module, ModuleList, Parameter
@@ -97,14 +97,14 @@ class LTPClassifier(PruningClassifier):
             weight = keep * Tensor(weight) if not self.hard_decisions() else weight * keep.data
         s = ltp_scores(probs, weight)
         if self.hard_decisions():
-            add_flops(s.data.size, "LTP threshold")
+            charge(s.data.size, "LTP threshold")
             keep = ltp_hard_keep(s.data, self.thresholds.data[d], prunable)
             return _const(keep, probs.dtype)
         return ltp_soft_mask(s, self.thresholds[d], self.temperature, prunable)
 
     def decide_arrays(self, d, x, probs, pad, prunable, lengths):
         s = ltp_scores_array(probs, ~pad)
-        add_flops(s.size, "LTP threshold")
+        charge(s.size, "LTP threshold")
         return ltp_hard_keep(s, self.thresholds.data[d], prunable)
 
     def gate_before(self, x, m):
@@ -151,7 +151,7 @@ class TranskimmerClassifier(PruningClassifier):
     def decide(self, d, x, probs, pad, keep, prunable, lengths):
         logits = self.predictors[d](x)
         if self.hard_decisions():
-            add_flops(logits.data.shape[0] * logits.data.shape[1], "Transkimmer decision")
+            charge(logits.data.shape[0] * logits.data.shape[1], "Transkimmer decision")
             hard = logits.data[..., 1] > logits.data[..., 0]
             return _const(_force(hard, prunable), x.dtype)
         m = gumbel_softmax(logits, self.tau, hard=True)[:, :, 1]  # exactly 0/1, ST gradient
@@ -166,8 +166,8 @@ class TranskimmerClassifier(PruningClassifier):
         h = 0.5 * h * (1.0 + erf_array(h / np.sqrt(2.0)))  # the exact GELU
         logits = h @ p.fc2.weight.data.T + p.fc2.bias.data
         P = self.predictor_hidden
-        add_flops(B * T * (8 * D + 2 * D * P + P + 8 * P + 2 * P * 2 + 2 + 1),
-                  "Transkimmer decision")
+        charge(B * T * (8 * D + 2 * D * P + P + 8 * P + 2 * P * 2 + 2 + 1),
+               "Transkimmer decision")
         return np.where(prunable, (logits[:, 1] > logits[:, 0]).reshape(B, T), True)
 
     def carry(self, new, old, keep, m):
@@ -216,5 +216,5 @@ class PowerBertClassifier(PruningClassifier):
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
         m = rank < budget[:, None]
-        add_flops(s.size, "PoWER-BERT selection")
+        charge(s.size, "PoWER-BERT selection")
         return _force(m, prunable)

@@ -27,7 +27,7 @@ from tinydyn.autograd.ops_shape import cat
 from tinydyn.autograd.random import get_rng
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.dynamic.pruning.common import check_batch, encoder_layer, with_cls
-from tinydyn.measure.flops import add_flops
+from tinydyn.dynamic.pruning.fast import charge
 from tinydyn.nn import functional as F
 from tinydyn.nn.attention import TransformerEncoder
 from tinydyn.nn.layers import Embedding, Linear
@@ -59,7 +59,7 @@ def ltp_scores_array(probs: np.ndarray, real: np.ndarray) -> np.ndarray:
     the same FLOPs as the ops it replaces (weight, sum over heads and queries, divide)."""
     w = real.astype(probs.dtype)
     received = (probs * w[:, None, :, None]).sum(axis=(1, 2))
-    add_flops(2 * probs.size + received.size, "LTP score")
+    charge(2 * probs.size + received.size, "LTP score")
     return received / (probs.shape[1] * w.sum(axis=1, keepdims=True))
 
 
