@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tinydyn.measure.latency import LatencyModel, fit_latency, measured_speedups
+import tinydyn as td
+from tinydyn.measure.latency import LatencyModel, count_ops, fit_latency, measured_speedups
 
 
 def test_fit_recovers_the_coefficients_of_exact_data():
@@ -58,3 +59,9 @@ def test_measured_speedups_use_medians():
 def test_bad_input_names_the_function_and_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_count_ops_counts_every_op_of_one_call():
+    x = td.tensor(np.ones((2, 3)))
+    assert count_ops(lambda: (x * 2 + 1).sum()) == 3
+    assert count_ops(lambda: None) == 0

@@ -21,7 +21,7 @@ import numpy as np
 
 from tinydyn._checks import fail
 
-__all__ = ["LatencyModel", "fit_latency", "measured_speedups"]
+__all__ = ["LatencyModel", "count_ops", "fit_latency", "measured_speedups"]
 
 
 def _vector(fn: str, name: str, values, n=None, positive=False) -> np.ndarray:
@@ -60,6 +60,26 @@ class LatencyModel:
         """The share of the predicted time that the per-step cost takes."""
         steps = _vector("LatencyModel.fixed_share", "steps", steps)
         return self.per_step_s * steps / self.predict(steps, flops)
+
+
+def count_ops(fn, *args, **kwargs) -> int:
+    """How many autograd ops one call ``fn(*args, **kwargs)`` runs: the "steps" of code built
+    from ops, each of which pays Python's dispatch whatever its size."""
+    from tinydyn.autograd import function as _function
+
+    if not callable(fn):
+        fail("count_ops", f"fn must be callable, got {type(fn).__name__}", TypeError)
+    calls = []
+
+    def observe(fn_class, arrays, out, kwargs):
+        calls.append(fn_class)
+
+    _function.op_observers.append(observe)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        _function.op_observers.remove(observe)
+    return len(calls)
 
 
 def fit_latency(steps, flops, seconds) -> LatencyModel:

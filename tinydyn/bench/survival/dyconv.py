@@ -5,7 +5,8 @@ branch, the aggregation of K kernels per sample). Its "saving" is that the extra
 so the question turned around is whether the time overhead stays as small as the FLOP
 overhead: realisation = (static time / DY-Conv time) / (static FLOPs / DY-Conv FLOPs), 1 when
 time follows FLOPs. One layer, 16 -> 32 channels, 3x3, K = 4, inference (no graph), against the
-static convolution of the same shape, in alternating warm blocks.
+static convolution of the same shape, in alternating warm blocks. Steps = the autograd ops one
+call runs (pooling, the attention branch and the aggregation are ops of their own).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.bench.survival.common import inference, sweep, time_pair
 from tinydyn.dynamic.dyconv import DynamicConv2d, dynamic_conv_cost, static_conv_cost
+from tinydyn.measure.latency import count_ops
 from tinydyn.nn.conv import Conv2d
 
 __all__ = ["FAMILY", "measure"]
@@ -32,7 +34,9 @@ def _measure_at(size: int, batch: int, repeats: int, rng) -> list:
     static = Conv2d(IN, OUT, 3, padding=1, rng=rng).eval()
     seconds = time_pair({"static": inference(static, data),
                          "DY-Conv": inference(dynamic, data)}, repeats)
-    return [{"method": "DY-Conv K=4", "base_steps": 1, "steps": 1,
+    steps = {name: count_ops(fn) for name, fn in (("static", inference(static, data)),
+                                                  ("DY-Conv", inference(dynamic, data)))}
+    return [{"method": "DY-Conv K=4", "base_steps": steps["static"], "steps": steps["DY-Conv"],
              "base_flops": float(static_conv_cost(dynamic, (size, size))),
              "flops": float(dynamic_conv_cost(dynamic, (size, size))["total"]),
              "base_seconds": seconds["static"] / batch, "seconds": seconds["DY-Conv"] / batch}]

@@ -5,7 +5,8 @@ to the end (mean 3.5 layers). Each input evaluates the exit head of every layer 
 a real policy would. A batch is compacted after each layer (the rows that leave are dropped,
 the others gathered into a smaller batch); at batch size 1 each input runs alone. The baseline
 is the same network run to the end with one head, the same way, in alternating warm blocks.
-Steps = layers run.
+Steps = the calls per input: a layer and a head for each layer an input passes (the static
+network: every layer and one head).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def _measure_at(width: int, batch: int, repeats: int, rng) -> list:
 
     seconds = time_pair({"static": static,
                          "early exit": lambda: run_pinned(runner, inputs, exits, batch)}, repeats)
-    return [{"method": "pinned exits (3/4 at layer 2)", "base_steps": DEPTH,
-             "steps": float(exits.mean()), "base_flops": float(exit_cost.static_flops(model)),
+    # steps = calls per input: the static net runs DEPTH layers and one head, an exiting input
+    # a layer and a head at every layer it passes
+    return [{"method": "pinned exits (3/4 at layer 2)", "base_steps": DEPTH + 1,
+             "steps": 2 * float(exits.mean()), "base_flops": float(exit_cost.static_flops(model)),
              "flops": float(exit_cost.exit_flops(model, exits).mean()),
              "base_seconds": seconds["static"] / N_INPUTS,
              "seconds": seconds["early exit"] / N_INPUTS}]

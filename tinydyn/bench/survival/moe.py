@@ -5,7 +5,7 @@ runs only k of them per token: against that dense block its FLOP saving is about
 question is how much of it the time keeps once routing, gathering, scattering and E small matrix
 products replace one large one. E = 8, top-2 (a noisy top-k router without noise at inference),
 d = 64, dropless; inference (no graph), against the dense FFN with E*F hidden units, in
-alternating warm blocks. Steps = 1 (one layer).
+alternating warm blocks. Steps = the autograd ops one call runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tinydyn.bench.survival.common import inference, sweep, time_pair
 from tinydyn.dynamic.moe import MoELayer, NoisyTopKRouter
 from tinydyn.dynamic.moe.cost import dense_ffn_cost, moe_layer_cost
 from tinydyn.dynamic.moe.models import _DenseFFN
+from tinydyn.measure.latency import count_ops
 
 __all__ = ["FAMILY", "measure"]
 
@@ -34,7 +35,9 @@ def _measure_at(width: int, tokens: int, repeats: int, rng) -> list:
     seconds = time_pair({"dense": inference(dense, data), "MoE": inference(moe, data)},
                         repeats)
     n_assigned = len(moe.last_routing.token)
-    return [{"method": f"MoE E={E} top-{K}", "base_steps": 1, "steps": 1,
+    steps = {name: count_ops(fn) for name, fn in (("dense", inference(dense, data)),
+                                                  ("MoE", inference(moe, data)))}
+    return [{"method": f"MoE E={E} top-{K}", "base_steps": steps["dense"], "steps": steps["MoE"],
              "base_flops": dense_ffn_cost(D, E * width, tokens) / tokens,
              "flops": moe_layer_cost(moe, tokens, n_assigned)["per_token"],
              "base_seconds": seconds["dense"] / tokens, "seconds": seconds["MoE"] / tokens}]
