@@ -74,6 +74,10 @@ def _num(value, fmt: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, fmt)
 
 
+def _times(value) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def _flops(value) -> str:
     if value is None:
         return "-"
@@ -99,8 +103,8 @@ def format_markdown(rows: list[dict], status: dict, header: str) -> str:
             f"{_flops(row['flops'])} | {_flops(row['params'])} | "
             f"{_num(row['t_batch1_s'], '.3g', 1e3)} | "
             f"{_num(row['t_batched_s'], '.3g', 1e3)}{batch} | "
-            f"{_num(row['speedup_batch1'], '.2f')}x | {_num(row['speedup_batched'], '.2f')}x | "
-            f"{_num(row['flop_speedup'], '.2f')}x | {_num(row['realisation'], '.2f')} |")
+            f"{_times(row['speedup_batch1'])} | {_times(row['speedup_batched'])} | "
+            f"{_times(row['flop_speedup'])} | {_num(row['realisation'], '.2f')} |")
     lines += ["", "Baselines in bold: every other row of a task is compared with it, in the same "
               "run. Times are per input; realisation = batch-1 speed-up / FLOP speed-up.", "",
               "| suite | status |", "|---|---|"]
@@ -154,9 +158,10 @@ def run_all(out_dir, *, quick: bool = False, seed: int = 0, seeds=None, suites=N
     for suite, run in runs.items():
         if run["returncode"] != 0:
             status[suite] = f"run failed (exit {run['returncode']}); {status[suite]}"
-    header = (f"# tinydyn bench all{' --quick' if quick else ''}\n\n{machine_line()}. "
-              + ("Rebuilt from the suites' JSON in this folder." if from_results else
-                 f"{len(suites)} suites in {time.perf_counter() - start:.0f} s."))
+    header = (f"# tinydyn bench all{' --quick' if quick else ''}\n\n" + (
+        "Rebuilt from the suites' JSON in this folder; each suite's own page names the "
+        "machine, the threads and the clock it was measured with." if from_results else
+        f"{machine_line()}. {len(suites)} suites in {time.perf_counter() - start:.0f} s."))
     result = {"machine": machine_line(), "quick": quick, "from_results": from_results,
               "runs": runs, "status": status, "rows": rows,
               "seconds": time.perf_counter() - start}
