@@ -143,8 +143,9 @@ say("wall-clock on this machine: {a:.2f}x at batch 1, {b:.2f}x at B = 32 with co
 # `tinydyn bench all` runs each family's benchmark (each trains its baseline with the same
 # budget and recipe care as its methods, over three seeds) and joins their rows. This page
 # reads the tables it wrote to `bench-results/`; the machine they were measured on is named
-# in each file. For each family and task, the row below is the cheapest method in FLOPs that
-# stays within one accuracy point of its baseline, or the most accurate one when none does.
+# in each file. For each family and task, the row below is the method that saves the most
+# FLOPs while staying within one accuracy point of its baseline; where no method saves FLOPs
+# that way, it is the most accurate method.
 
 # %%
 results = Path("bench-results")

@@ -30,6 +30,12 @@ def test_operating_point_is_the_cheapest_within_the_drop():
     assert first["accuracy_drop"] == pytest.approx(0.007)
 
 
+def test_operating_point_ignores_a_row_that_saves_no_flops():
+    rows = _rows()[:1] + [make_row(family="f", method="wider", task="t", accuracy=0.95,
+                                   flop_speedup=0.9, speedup_batch1=0.8)]
+    assert measuring.operating_points(rows)[0]["method"] == "wider"  # the most accurate
+
+
 def test_operating_point_falls_back_to_the_most_accurate():
     second = measuring.operating_points(_rows())[1]
     assert (second["family"], second["within_drop"]) == ("g", False)

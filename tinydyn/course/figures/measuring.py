@@ -23,9 +23,10 @@ def _axes(ax, figsize):
 
 
 def operating_points(rows: list[dict], max_drop: float = 0.01) -> list[dict]:
-    """Per (family, task): the row with the largest FLOP speed-up whose accuracy is at most
-    ``max_drop`` below the baseline's (a fraction: 0.01 = 1 point), or the most accurate
-    row when none is that close. Rows of :mod:`tinydyn.bench.rows`; baselines left out."""
+    """Per (family, task): among the rows that save FLOPs (speed-up above 1.05) with accuracy
+    at most ``max_drop`` below the baseline's (a fraction: 0.01 = 1 point), the one saving the
+    most; where none does (a method that buys accuracy with FLOPs, or loses too much), the most
+    accurate row. Rows of :mod:`tinydyn.bench.rows`; baselines left out."""
     if not 0 <= max_drop < 1:
         fail("operating_points", f"max_drop must be in [0, 1), got {max_drop}")
     chosen = []
@@ -36,7 +37,8 @@ def operating_points(rows: list[dict], max_drop: float = 0.01) -> list[dict]:
                    and r["flop_speedup"] is not None]
         if not methods or base["accuracy"] is None:
             continue
-        close = [r for r in methods if r["accuracy"] >= base["accuracy"] - max_drop]
+        close = [r for r in methods if r["accuracy"] >= base["accuracy"] - max_drop
+                 and r["flop_speedup"] > 1.05]
         best = (max(close, key=lambda r: r["flop_speedup"]) if close
                 else max(methods, key=lambda r: r["accuracy"]))
         chosen.append({**best, "within_drop": bool(close),
