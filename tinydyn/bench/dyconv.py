@@ -23,7 +23,7 @@ import numpy as np
 from tinydyn.autograd.function import no_grad
 from tinydyn.autograd.tensor import Tensor
 from tinydyn.bench.dyconv_report import format_markdown, table_rows, verdicts
-from tinydyn.bench.harness import Skip, Workload, machine_line, run_workloads
+from tinydyn.bench.harness import Skip, Workload, machine_line, row_record, run_workloads
 from tinydyn.bench.seeds import aggregate_rows, run_seeds
 from tinydyn.dynamic.dyconv import DynamicConv2d, dynamic_conv_cost, set_attention_mode
 from tinydyn.dynamic.dyconv.models import DyConvNet, overhead_by_size
@@ -258,20 +258,13 @@ def run_dyconv(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=prin
               "overhead_by_size": overhead_by_size(),
               "layer": {**LAYER, "cost": layer_cost,
                         "overhead": layer_cost["total"] / layer_cost["conv"] - 1},
-              "timing": [_timing_record(r) for r in timing_rows], "notes": NOTES}
+              "timing": [row_record(r) for r in timing_rows], "notes": NOTES}
     result["verdicts"] = verdicts(result, timing_rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "dyconv.md").write_text(format_markdown(result, timing_rows), encoding="utf-8")
     (out_dir / "dyconv.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
-
-
-def _timing_record(r) -> dict:
-    return {"workload": r.workload, "baseline": r.baseline,
-            "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
-            "baseline_s": r.baseline_time.median if r.baseline_time else None,
-            "ratio": r.ratio, "target": r.target, "verdict": r.verdict, "skipped": r.skipped}
 
 
 def main(args) -> int:

@@ -4,7 +4,7 @@ the cross-method table (:func:`table_rows`), all from the dict written to ``dyco
 from __future__ import annotations
 
 from tinydyn.bench.harness import format_table
-from tinydyn.bench.rows import make_row, realisation
+from tinydyn.bench.rows import make_row, ratio, realisation
 from tinydyn.bench.seeds import format_spread, is_spread, mean_of
 
 __all__ = ["BASELINE", "DYNAMIC", "format_markdown", "table_rows", "verdicts"]
@@ -135,8 +135,8 @@ def table_rows(result: dict) -> list[dict]:
         for r in methods:
             t = times.get(r["method"], {})
             flops = mean_of(r["flops"])
-            speedup1 = _ratio(base_t.get("t_batch1_s"), t.get("t_batch1_s"))
-            speedup_b = _ratio(base_t.get("t_batched_s"), t.get("t_batched_s"))
+            speedup1 = ratio(base_t.get("t_batch1_s"), t.get("t_batch1_s"))
+            speedup_b = ratio(base_t.get("t_batched_s"), t.get("t_batched_s"))
             flop_speedup = base_flops / flops
             rows.append(make_row(
                 family="dyconv", method=r["method"], task=task_name,
@@ -151,8 +151,3 @@ def table_rows(result: dict) -> list[dict]:
                 baseline=r["method"] == BASELINE))
     return rows
 
-
-def _ratio(base, this):
-    if base is None or this is None or not this > 0:
-        return None
-    return float(base) / float(this)

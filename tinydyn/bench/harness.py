@@ -163,19 +163,26 @@ def write_results(rows: list[Row], out_dir: Path, suite: str) -> tuple[Path, Pat
     md = out_dir / f"{suite}.md"
     md.write_text(f"Measured on: {machine_line()}\n\n{format_table(rows)}\n", encoding="utf-8")
     js = out_dir / f"{suite}.json"
-    records = [
-        {
-            "workload": r.workload, "baseline": r.baseline,
-            "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
-            "baseline_s": r.baseline_time.median if r.baseline_time else None,
-            "ratio": r.ratio, "target": r.target, "target_means": r.note, "verdict": r.verdict,
-            "skipped": r.skipped,
-        }
-        for r in rows
-    ]
+    records = [row_record(r) for r in rows]
     js.write_text(json.dumps({"machine": machine_line(), "rows": records}, indent=2),
                   encoding="utf-8")
     return md, js
+
+
+def row_record(r: Row) -> dict:
+    """A timed row as JSON: the medians in seconds, the ratio and the verdict."""
+    return {"workload": r.workload, "baseline": r.baseline,
+            "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
+            "baseline_s": r.baseline_time.median if r.baseline_time else None,
+            "ratio": r.ratio, "target": r.target, "target_means": r.note, "verdict": r.verdict,
+            "skipped": r.skipped}
+
+
+def json_default(value):
+    """``json.dumps(..., default=json_default)``: NumPy scalars as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def pin_torch_threads() -> None:

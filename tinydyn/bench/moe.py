@@ -33,7 +33,13 @@ import numpy as np
 
 from tinydyn.autograd.ops_linalg import linear
 from tinydyn.autograd.tensor import Tensor
-from tinydyn.bench.harness import Workload, machine_line, run_workloads, torch_or_skip
+from tinydyn.bench.harness import (
+    Workload,
+    machine_line,
+    row_record,
+    run_workloads,
+    torch_or_skip,
+)
 from tinydyn.bench.moe_report import format_markdown, plot, table_rows, verdicts
 from tinydyn.bench.seeds import aggregate_rows, run_seeds
 from tinydyn.dynamic.moe.cost import dense_ffn_cost, moe_layer_cost
@@ -341,7 +347,7 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
                         "dense_cost": dense_ffn_cost(d, k * f, s)},
               "methods": methods, "targets": TARGETS, "network_timing": network,
               "timing_batch": TIMING_BATCH,
-              "timing": [_timing_record(r) for r in timing_rows]}
+              "timing": [row_record(r) for r in timing_rows]}
     result["verdicts"] = verdicts(result)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -349,13 +355,6 @@ def run_moe(out_dir, *, quick=False, seed=0, seeds=None, repeats=15, log=print) 
     (out_dir / "moe.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     plot(result, out_dir / "moe.png")
     return result
-
-
-def _timing_record(r) -> dict:
-    return {"workload": r.workload, "baseline": r.baseline,
-            "tinydyn_s": r.tinydyn.median if r.tinydyn else None,
-            "baseline_s": r.baseline_time.median if r.baseline_time else None,
-            "ratio": r.ratio, "target": r.target, "verdict": r.verdict, "skipped": r.skipped}
 
 
 def main(args) -> int:

@@ -3,7 +3,7 @@ the cross-method table (:mod:`tinydyn.bench.rows`)."""
 
 from __future__ import annotations
 
-from tinydyn.bench.rows import make_row, realisation
+from tinydyn.bench.rows import make_row, ratio, realisation
 from tinydyn.bench.seeds import format_spread, is_spread, mean_of
 
 __all__ = ["format_markdown", "plot", "table_rows", "verdicts"]
@@ -209,7 +209,7 @@ def table_rows(result: dict) -> list[dict]:
         if "alpha = " in r["method"]:
             knob = f"aux_coef = {r['method'].split('= ')[-1]}"
         t = times.get(r["method"], {})
-        speedup1 = _ratio(base_t.get("t_batch1_s"), t.get("t_batch1_s"))
+        speedup1 = ratio(base_t.get("t_batch1_s"), t.get("t_batch1_s"))
         flop_speedup = base_flops / flops
         rows.append(make_row(
             family="moe", method=r["method"], task="regions", knob=knob,
@@ -219,13 +219,8 @@ def table_rows(result: dict) -> list[dict]:
             t_batch1_s=t.get("t_batch1_s"), t_batched_s=t.get("t_batched_s"),
             batch_size=result.get("timing_batch") if t.get("t_batched_s") else None,
             speedup_batch1=speedup1,
-            speedup_batched=_ratio(base_t.get("t_batched_s"), t.get("t_batched_s")),
+            speedup_batched=ratio(base_t.get("t_batched_s"), t.get("t_batched_s")),
             flop_speedup=flop_speedup, realisation=realisation(speedup1, flop_speedup),
             baseline=r["method"] == BASELINE))
     return rows
 
-
-def _ratio(base, this):
-    if base is None or this is None or not this > 0:
-        return None
-    return float(base) / float(this)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ROW_KEYS", "check_rows", "make_row", "realisation"]
+__all__ = ["ROW_KEYS", "check_rows", "make_row", "ratio", "realisation"]
 
 ROW_KEYS = (
     "family",           # "skimming", "pruning", "moe", "dyconv", "early_exit", "padnet"...
@@ -43,11 +43,17 @@ def make_row(**values) -> dict:
     return row
 
 
+def ratio(base, this):
+    """``base / this`` (a speed-up: the baseline's time over this row's), or None when either
+    is missing or ``this`` is not positive."""
+    if base is None or this is None or not this > 0:
+        return None
+    return float(base) / float(this)
+
+
 def realisation(speedup, flop_speedup):
     """Measured speed-up over FLOP speed-up, or None when either is missing or not positive."""
-    if speedup is None or flop_speedup is None or not flop_speedup > 0:
-        return None
-    return float(speedup) / float(flop_speedup)
+    return ratio(speedup, flop_speedup)
 
 
 def check_rows(rows, suite: str) -> list[dict]:

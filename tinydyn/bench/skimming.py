@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinydyn.bench.harness import json_default
 from tinydyn.bench.seeds import aggregate_rows, failure_rate, run_seeds, spread
 from tinydyn.bench.skimming_report import TARGETS, format_markdown, plots, table_rows, verdicts
 from tinydyn.dynamic.skimming.common import compare, time_lstm, train_lstm_baseline
@@ -197,7 +198,7 @@ def run_skimming(out_dir, *, quick: bool = False, seed: int = 0, seeds=None,
         result["reproduce"] = _reproduce(runs, quick, log)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "skimming.md").write_text(format_markdown(result), encoding="utf-8")
-    (out_dir / "skimming.json").write_text(json.dumps(result, indent=2, default=_json),
+    (out_dir / "skimming.json").write_text(json.dumps(result, indent=2, default=json_default),
                                            encoding="utf-8")
     plots(result, out_dir)
     return result
@@ -220,11 +221,6 @@ def _reproduce(runs, quick, log) -> dict:
     return {"what": f"the full-LSTM baseline's recipe for {epochs} epochs", "epochs": epochs,
             "accuracy": spread(values)}
 
-
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def main(args) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinydyn.bench.harness import json_default
 from tinydyn.measure.latency import fit_latency
 
 __all__ = ["FAMILIES", "TABLE", "add_ratios", "latency_check", "main", "run_survival"]
@@ -151,16 +152,11 @@ def run_survival(out_dir, *, quick: bool = False, seed: int = 0, families=None,
             log(info["status"])
         result["families"][family] = info
     result["seconds"] = time.perf_counter() - start
-    (out_dir / "survival.json").write_text(json.dumps(result, indent=1, default=_json),
+    (out_dir / "survival.json").write_text(json.dumps(result, indent=1, default=json_default),
                                            encoding="utf-8")
     (out_dir / "survival.md").write_text(format_markdown(result), encoding="utf-8")
     return result
 
-
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def main(args) -> int:
