@@ -112,11 +112,15 @@ def _global_masks(scores, density):
     return select_masks([np.asarray(s, np.float64) for s in scores], float(density))
 
 
-def _iterative(saliency_fn, shapes, kappa, iterations):
-    """IMP's loop as :func:`tinydyn.dynamic.padnet.imp` runs it, around ``saliency_fn``."""
+def _iterative(saliency_fn, shapes, kappa, iterations, schedule=None, select=None):
+    """IMP's loop as :func:`tinydyn.dynamic.padnet.imp` runs it, around ``saliency_fn``.
+    ``schedule`` and ``select`` replace the density schedule and the thresholding (the graded
+    mutants pass their broken ones, as a student's loop would call its own)."""
+    schedule = schedule or (lambda k, t: density_schedule(float(k), int(t)))
+    select = select or select_masks
     masks = [np.ones(s) for s in shapes]
-    for density in density_schedule(float(kappa), int(iterations)):
-        masks = select_masks(normalise(saliency_fn([m.copy() for m in masks])), density)
+    for density in schedule(kappa, iterations):
+        masks = select(normalise(saliency_fn([m.copy() for m in masks])), density)
     return masks
 
 
