@@ -1,32 +1,14 @@
 """Exercise 06 (token pruning), a mutant: The score averages over every query, ignoring the query
 weights (padding and pruned queries vote).."""
 
-import numpy as np
+
+from tinydyn.grading.exercises.ex06_token_pruning import SOLUTION
 
 
 def importance_scores(probs, query_weight):
     return probs.mean(axis=(1, 2))
 
 
-def soft_mask(scores, threshold, temperature, prunable):
-    z = (scores - threshold) / temperature
-    m = np.exp(-np.logaddexp(0.0, -z))
-    return np.where(prunable, m, 1.0)
-
-
-def hard_keep(scores, threshold, prunable):
-    return np.where(prunable, scores >= threshold, True)
-
-
-def prune_layer(hidden, keep):
-    B, n, D = hidden.shape
-    width = max(1, int(keep.sum(axis=1).max()))
-    packed = np.zeros((B, width, D))
-    valid = np.zeros((B, width), bool)
-    index = np.full((B, width), -1, np.int64)
-    for b in range(B):
-        rows = np.flatnonzero(keep[b])
-        packed[b, :len(rows)] = hidden[b, rows]
-        valid[b, :len(rows)] = True
-        index[b, :len(rows)] = rows
-    return packed, valid, index
+soft_mask = SOLUTION.soft_mask
+hard_keep = SOLUTION.hard_keep
+prune_layer = SOLUTION.prune_layer

