@@ -78,19 +78,10 @@ def _figure(family: str, points: list[dict], out_dir: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, axis in zip(axes, ("size", "batch")):
-        chosen = [p for p in points if p["axis"] == axis]
-        for method in sorted({p["method"] for p in chosen}):
-            mine = sorted((p for p in chosen if p["method"] == method), key=lambda p: p["x"])
-            ax.plot([p["x"] for p in mine], [p["realisation"] for p in mine], "o-", label=method)
-        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-        ax.set_ylabel("realisation (speed-up / FLOP speed-up)")
-        if chosen:
-            ax.set_xscale("log", base=2)
-            batch = chosen[0]["batch_size"] if axis == "size" else None
-            ax.set_xlabel(chosen[0]["x_name"] + ("" if batch is None else f" (batch {batch})"))
-            ax.legend(fontsize=8)
+    from tinydyn.course.figures.measuring import plot_survival
+
+    axes = plot_survival(points)
+    fig = axes[0].figure
     fig.suptitle(f"{family}: where the FLOP saving survives")
     path = out_dir / f"survival_{family}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -80,7 +80,7 @@ def plot_survival(points: list[dict], axes=None):
     for ax, axis in zip(axes, ("size", "batch")):
         chosen = [p for p in points if p["axis"] == axis]
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-        ax.set_ylabel("realisation")
+        ax.set_ylabel("realisation (speed-up / FLOP speed-up)")
         if not chosen:
             continue
         for method in sorted({p["method"] for p in chosen}):
