@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinydyn.bench.all import collect, method_suites
-from tinydyn.bench.survival import latency_check
+from tinydyn.bench.survival import add_ratios, latency_check
 from tinydyn.bench.survival import skimming as skimming_sweep
 from tinydyn.course.figures.measuring import (
     operating_points,
@@ -274,9 +274,7 @@ _ = say("{k} of {n} methods keep more of their FLOP saving at the largest size t
 # dynamic methods, which it never saw. Here it is on this machine, for the skimming RNNs:
 
 # %%
-live = [dict(p) for p in skimming_sweep.measure(quick=True, log=lambda *a: None)]
-for p in live:
-    p["realisation"] = (p["base_seconds"] / p["seconds"]) / (p["base_flops"] / p["flops"])
+live = [add_ratios(p) for p in skimming_sweep.measure(quick=True, log=lambda *a: None)]
 check = latency_check(live)
 say("fitted on the LSTM alone: a = {a:.2f} µs per step, b = {b:.1f} ps per FLOP",
     a=1e6 * check["per_step_s"], b=1e12 * check["per_flop_s"])
